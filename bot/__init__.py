@@ -1,0 +1,1 @@
+"""newsbot's application: configuration, wiring, jobs and the command line."""

@@ -1,0 +1,104 @@
+"""Building the Application (the one function production, the console and tests share),
+and its start-up and shutdown."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from telegram import LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.ext import AIORateLimiter, Application, ContextTypes, Defaults
+from telegram.request import BaseRequest
+
+import handlers
+from bot.config import Settings
+from handlers.context import BotData, NewsApp, NewsContext
+from storage import Store
+
+log = logging.getLogger(__name__)
+
+# Placeholder token for transports that never reach Telegram (the terminal chat).
+OFFLINE_TOKEN = "1:offline"
+
+
+def build_application(
+    settings: Settings,
+    *,
+    request: BaseRequest | None = None,
+    get_updates_request: BaseRequest | None = None,
+    rate_limits: bool = True,
+) -> NewsApp:
+    """The bot's Application: handlers from the command table, the store opened in
+    post_init and closed in post_shutdown, HTML replies, Telegram's rate limits."""
+    token = settings.token.reveal() if settings.token else OFFLINE_TOKEN
+    context_types = ContextTypes(context=NewsContext, bot_data=BotData)
+    builder = (
+        Application.builder()
+        .token(token)
+        .base_url(settings.api_base_url)
+        .context_types(context_types)
+        .defaults(
+            Defaults(
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+        )
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+    )
+    if request is not None:
+        builder = builder.request(request)
+    if get_updates_request is not None:
+        builder = builder.get_updates_request(get_updates_request)
+    if rate_limits:
+        # Replies may wait out one RetryAfter instead of failing.
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=2))
+    app: NewsApp = builder.build()
+    app.bot_data.admin_ids = settings.admin_ids
+    app.bot_data.extras["settings"] = settings
+    handlers.register(app)
+    return app
+
+
+async def _post_init(app: NewsApp) -> None:
+    """Open the store and publish the command menu."""
+    settings: Settings = app.bot_data.extras["settings"]
+    app.bot_data.store = await Store.open(settings.db_path)
+    await app.bot.set_my_commands(handlers.menu())
+    log.info("newsbot started as @%s on %s", app.bot.username, settings.db_path)
+
+
+async def _post_shutdown(app: NewsApp) -> None:
+    """Close the store."""
+    store = app.bot_data.store
+    if store is not None:
+        app.bot_data.store = None
+        await store.close()
+
+
+@asynccontextmanager
+async def running(app: NewsApp, *, polling: bool = True) -> AsyncIterator[NewsApp]:
+    """Run `app` as run_polling() does (post_init and post_shutdown included) until the
+    block ends; without `polling`, updates are fed with `app.process_update`."""
+    await app.initialize()
+    try:
+        if app.post_init:
+            await app.post_init(app)
+        if polling and app.updater is not None:
+            await app.updater.start_polling(
+                poll_interval=0.0, timeout=1, allowed_updates=Update.ALL_TYPES
+            )
+        await app.start()
+        try:
+            yield app
+        finally:
+            if app.updater is not None and app.updater.running:
+                await app.updater.stop()
+            if app.running:
+                await app.stop()
+    finally:
+        if app.post_shutdown:
+            await app.post_shutdown(app)
+        await app.shutdown()

@@ -1,0 +1,104 @@
+"""The one table of chat commands: command -> handler -> menu text, and its registration."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from telegram import BotCommand, Update
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
+
+from handlers import help as help_handlers
+from handlers import search, stories
+from handlers.context import NewsApp, NewsContext
+from handlers.errors import on_error
+
+Callback = Callable[[Update, NewsContext], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One chat command: its handler, its menu text and how /help shows it."""
+
+    name: str
+    callback: Callback
+    description: str
+    usage: str
+    story_arg: bool = False  # also answers /name_ID
+    menu: bool = True  # listed in the bot's command menu
+    help: bool = True  # listed in /help
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("start", help_handlers.start, "What this bot does", "/start", menu=False, help=False),
+    Command("help", help_handlers.help_command, "What this bot can do", "/help"),
+    Command("latest", stories.latest, "The newest stories", "/latest [N]"),
+    Command("search", search.search, "Find stories", "/search QUERY"),
+    Command("read", stories.read, "Open a story", "/read ID", story_arg=True),
+    Command(
+        "highlights", stories.highlights, "A story's key points", "/highlights ID", story_arg=True
+    ),
+    Command("summary", stories.summary, "A short summary", "/summary ID", story_arg=True),
+    Command("full", stories.full, "The whole text", "/full ID", story_arg=True),
+    Command("related", stories.related, "Related stories", "/related ID", story_arg=True),
+)
+
+# Buttons: callback data "<action>:<args>" -> handler.
+BUTTONS: tuple[tuple[str, Callback], ...] = (
+    (r"^(summary|full|related|highlights):\d{1,12}$", stories.story_button),
+    (r"^page:\d{1,12}:\d{1,4}$", search.page_button),
+)
+
+
+def menu() -> list[BotCommand]:
+    """The bot's command menu (setMyCommands), from the same table."""
+    return [BotCommand(c.name, c.description) for c in COMMANDS if c.menu]
+
+
+def _underscore_pattern() -> re.Pattern[str]:
+    names = "|".join(c.name for c in COMMANDS if c.story_arg)
+    return re.compile(rf"^/({names})_(\d{{1,12}})(?:@(\w+))?(?:\s|$)")
+
+
+_UNDERSCORE = _underscore_pattern()
+_BY_NAME = {c.name: c for c in COMMANDS}
+
+
+async def underscore_command(update: Update, context: NewsContext) -> None:
+    """Route `/read_12` (and `/read_12@BotName`) to the handler of `/read 12`."""
+    message = update.effective_message
+    assert message is not None and message.text is not None
+    match = _UNDERSCORE.match(message.text)
+    assert match is not None
+    name, story_id, target = match.groups()
+    if target and target.lower() != (context.bot.username or "").lower():
+        return  # addressed to another bot in the group
+    context.args = [story_id]
+    await _BY_NAME[name].callback(update, context)
+
+
+async def stale_button(update: Update, context: NewsContext) -> None:
+    """Answer a button whose data we no longer understand (from an older version)."""
+    assert update.callback_query is not None
+    await update.callback_query.answer("This button no longer works: type /help.")
+
+
+def register(app: NewsApp) -> None:
+    """Add every handler of the table to `app`."""
+    for command in COMMANDS:
+        app.add_handler(CommandHandler(command.name, command.callback))
+    app.add_handler(MessageHandler(filters.Regex(_UNDERSCORE), underscore_command))
+    for pattern, callback in BUTTONS:
+        app.add_handler(CallbackQueryHandler(callback, pattern=pattern))
+    app.add_handler(CallbackQueryHandler(stale_button))
+    app.add_handler(MessageHandler(filters.COMMAND, help_handlers.unknown_command))
+    app.add_handler(
+        MessageHandler(
+            filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE, search.search_text
+        )
+    )
+    app.add_error_handler(on_error)
+
+
+__all__ = ["BUTTONS", "COMMANDS", "Command", "menu", "register"]

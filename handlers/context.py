@@ -1,0 +1,36 @@
+"""The typed context every handler receives, and the state shared through bot_data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from telegram.ext import Application, CallbackContext, ExtBot
+
+from storage import Store
+
+
+@dataclass
+class BotData:
+    """Long-lived resources, opened in post_init and closed in post_shutdown."""
+
+    store: Store | None = None
+    admin_ids: frozenset[int] = field(default_factory=frozenset)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class NewsContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):
+    """CallbackContext with typed access to the store."""
+
+    @property
+    def store(self) -> Store:
+        """The open store (post_init opens it before any update is handled)."""
+        store = self.bot_data.store
+        if store is None:
+            raise RuntimeError("the store is not open: post_init has not run")
+        return store
+
+
+NewsApp = Application[
+    ExtBot[None], NewsContext, dict[Any, Any], dict[Any, Any], BotData, Any
+]

@@ -1,0 +1,94 @@
+"""Searching: /search QUERY, plain text as a search, and paging through results."""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+
+from handlers.common import UsageError, reply
+from handlers.context import NewsContext
+from handlers.render import esc, fit, story_list
+from news.query import QueryError, parse_query
+from storage import NotFoundError, SearchPage
+
+PER_PAGE = 5
+MAX_PAGE = 200
+
+SEARCH_HELP = (
+    "Type words to find (all must appear), <code>\"a phrase\"</code>, <code>OR</code> "
+    "between words, <code>-word</code> to leave a word out, <code>category:sport</code> "
+    "or <code>source:bbc</code>. Example: <code>/search \"climate change\" -opinion</code>"
+)
+
+
+def results_text(display: str, page: SearchPage) -> str:
+    """The message listing one page of results."""
+    header = f"<b>Results for</b> {esc(display)}"
+    if page.page:
+        header += f" <i>(page {page.page + 1})</i>"
+    if not page.items:
+        if page.page:
+            return f"{header}\n\nNo more results."
+        return f"{header}\n\nNo stories match. {SEARCH_HELP}"
+    return fit(f"{header}\n\n" + story_list(page.items, start=page.page * PER_PAGE + 1))
+
+
+def paging_keyboard(query_id: int, page: SearchPage) -> InlineKeyboardMarkup | None:
+    """‹ Previous / Next › buttons, when there is somewhere to go."""
+    buttons = []
+    if page.page > 0:
+        buttons.append(
+            InlineKeyboardButton("‹ Previous", callback_data=f"page:{query_id}:{page.page - 1}")
+        )
+    if page.has_next and page.page + 1 < MAX_PAGE:
+        buttons.append(
+            InlineKeyboardButton("Next ›", callback_data=f"page:{query_id}:{page.page + 1}")
+        )
+    return InlineKeyboardMarkup([buttons]) if buttons else None
+
+
+async def run_search(update: Update, context: NewsContext, text: str) -> None:
+    """Search for `text` and reply with the first page of results."""
+    try:
+        query = parse_query(text)
+    except QueryError as error:
+        raise UsageError(f"{esc(str(error))}\n\n{SEARCH_HELP}") from None
+    page = await context.store.search(query, page=0, per_page=PER_PAGE)
+    keyboard = None
+    if page.has_next:
+        keyboard = paging_keyboard(await context.store.save_query(text), page)
+    await reply(update, results_text(query.display, page), keyboard)
+
+
+async def search(update: Update, context: NewsContext) -> None:
+    """Search stories: /search QUERY."""
+    text = " ".join(context.args or [])
+    if not text.strip():
+        raise UsageError(f"/search needs something to look for. {SEARCH_HELP}")
+    await run_search(update, context, text)
+
+
+async def search_text(update: Update, context: NewsContext) -> None:
+    """Plain text that is not a command is a search."""
+    message = update.effective_message
+    if message is None or not message.text:
+        return
+    await run_search(update, context, message.text)
+
+
+async def page_button(update: Update, context: NewsContext) -> None:
+    """Show another page of a search, editing the results message in place."""
+    callback = update.callback_query
+    assert callback is not None and callback.data is not None
+    _, raw_id, raw_page = callback.data.split(":", 2)
+    try:
+        text = await context.store.saved_query(int(raw_id))
+        query = parse_query(text)
+    except (NotFoundError, QueryError, ValueError):
+        await callback.answer("That search has expired: search again.", show_alert=True)
+        return
+    number = min(int(raw_page), MAX_PAGE) if raw_page.isdigit() else 0
+    page = await context.store.search(query, page=number, per_page=PER_PAGE)
+    await callback.answer()
+    await callback.edit_message_text(
+        results_text(query.display, page), reply_markup=paging_keyboard(int(raw_id), page)
+    )

@@ -1,0 +1,84 @@
+"""Text normalisation and the tokenizer shared by search, matching and analysis.
+
+Terms are exactly what SQLite FTS5's ``porter unicode61 remove_diacritics 2`` indexes:
+words are split and folded here, and stemmed by SQLite's own porter tokenizer (through
+an in-memory FTS5 table, cached per word), so a query matched in Python (topic alerts)
+and the same query run by FTS5 (search) always agree.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import unicodedata
+from collections.abc import Iterable
+
+FTS_TOKENIZE = "porter unicode61 remove_diacritics 2"
+
+_WORD = re.compile(r"[^\W_]+")
+_SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u200e\u200f\u00ad"))
+
+
+def clean(text: str) -> str:
+    """Normalise Unicode oddities: NFC, no-break and odd spaces to one space, invisible
+    characters removed, ends stripped."""
+    text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
+    return _SPACES.sub(" ", text).strip()
+
+
+def fold(word: str) -> str:
+    """Lower-case and remove diacritics, as unicode61 with remove_diacritics does."""
+    decomposed = unicodedata.normalize("NFD", word.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def words(text: str) -> list[str]:
+    """Folded words of `text`, split as unicode61 splits them (letters and digits)."""
+    return _WORD.findall(fold(text))
+
+
+class _Stemmer:
+    """SQLite's porter stemmer, reached through an in-memory FTS5 table."""
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect(":memory:", check_same_thread=False)
+        self._db.execute(f"CREATE VIRTUAL TABLE w USING fts5(x, tokenize='{FTS_TOKENIZE}')")
+        self._db.execute("CREATE VIRTUAL TABLE v USING fts5vocab(w, 'instance')")
+        self._cache: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def stems(self, folded: Iterable[str]) -> list[str]:
+        folded = list(folded)
+        cache = self._cache
+        missing = {w for w in folded if w not in cache}
+        if missing:
+            self._learn(missing)
+        return [cache[w] for w in folded]
+
+    def _learn(self, missing: set[str]) -> None:
+        ordered = sorted(missing)
+        with self._lock:
+            db = self._db
+            db.executemany("INSERT INTO w(rowid, x) VALUES (?, ?)", enumerate(ordered, 1))
+            found = dict(db.execute("SELECT doc, term FROM v"))
+            db.execute("DELETE FROM w")
+            if len(self._cache) > 500_000:
+                self._cache.clear()
+            for i, word in enumerate(ordered, 1):
+                # A word FTS5 would not index at all keeps its folded form.
+                self._cache[word] = found.get(i, word)
+
+
+_STEMMER = _Stemmer()
+
+
+def stem(word: str) -> str:
+    """The FTS5 porter stem of one folded word."""
+    return _STEMMER.stems([word])[0]
+
+
+def terms(text: str) -> list[str]:
+    """Stemmed, folded tokens of `text` in order: what FTS5 indexes for it."""
+    return _STEMMER.stems(words(text))

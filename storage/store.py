@@ -1,0 +1,359 @@
+"""The Store: every SQL statement of newsbot lives here, always with bound parameters."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import math
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import aiosqlite
+
+from news.articles import Article, RelatedLink
+from news.text import terms, words
+from storage.migrations import migrate
+from storage.models import AddResult, NotFoundError, SearchPage, Story, StoryHead
+
+if TYPE_CHECKING:
+    from news.query import Query
+
+log = logging.getLogger(__name__)
+
+_HEAD_COLUMNS = "id, title, source, published, utc_offset, zone, category"
+_STORY_COLUMNS = (
+    "id, title, source, author, place, published, utc_offset, zone, url, category, "
+    "highlights, generated_highlights, body, related_links, summary, image_url, caption, added_at"
+)
+_LATEST_ORDER = "coalesce(published, added_at) DESC, id DESC"
+# Column weights for bm25: a hit in the title counts most, then the highlights.
+_BM25 = "bm25(stories_fts, 10.0, 4.0, 1.0)"
+
+
+def content_hash(title: str, body: str) -> str:
+    """The dedup key of a story without a URL: its folded words, title and body."""
+    key = " ".join(words(title)) + "\n" + " ".join(words(body))
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()
+
+
+def field_key(value: str | None) -> str:
+    """A category or source as filters compare it: folded words, single spaces."""
+    return " ".join(words(value)) if value else ""
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat(timespec="seconds") if moment else None
+
+
+def _from_iso(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _head(row: Sequence[Any]) -> StoryHead:
+    return StoryHead(row[0], row[1], row[2], _from_iso(row[3]), row[4], row[5], row[6])
+
+
+def _story(row: Sequence[Any]) -> Story:
+    added = _from_iso(row[17])
+    assert added is not None
+    # The publisher's highlights when there are any, else ours.
+    shown = row[10] or row[11] or ""
+    return Story(
+        id=row[0],
+        title=row[1],
+        source=row[2],
+        author=row[3],
+        place=row[4],
+        published=_from_iso(row[5]),
+        utc_offset=row[6],
+        zone=row[7],
+        url=row[8],
+        category=row[9],
+        highlights=tuple(shown.split("\n")) if shown else (),
+        highlights_generated=bool(shown) and not row[10],
+        body=tuple(row[12].split("\n\n")) if row[12] else (),
+        related=tuple(RelatedLink(title, url) for title, url in json.loads(row[13])),
+        summary=tuple(json.loads(row[14])) if row[14] else None,
+        image_url=row[15],
+        caption=row[16],
+        added_at=added,
+    )
+
+
+class Store:
+    """newsbot's SQLite database: stories, their full-text index, and what hangs off them."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self._db = db
+        self.path = path
+        # One connection serves every handler: a transaction must not interleave with
+        # another coroutine's statements, so writes take this lock.
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: str | Path) -> Store:
+        """Open (creating and migrating as needed) the database at `path`."""
+        path = Path(path)
+        if path.parent and not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            await db.execute("PRAGMA busy_timeout = 10000")
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = NORMAL")
+            await db.execute("PRAGMA foreign_keys = ON")
+            await migrate(db)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, path)
+
+    async def close(self) -> None:
+        """Close the connection; committed data is already safe on disk."""
+        await self._db.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction: committed on success, rolled back on any error."""
+        async with self._write_lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    async def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        async with self._db.execute(sql, params) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else row[0]
+
+    async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        async with self._db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    # -- adding stories --------------------------------------------------------------
+
+    async def add_article(self, article: Article) -> AddResult:
+        """Store one article unless it is a duplicate; see `add_articles`."""
+        return (await self.add_articles([article]))[0]
+
+    async def add_articles(self, articles: Sequence[Article]) -> list[AddResult]:
+        """Store articles in one transaction; a repeat (same URL, else same folded title and
+        body) is reported as a duplicate of the stored story and not stored twice."""
+        results: list[AddResult] = []
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        async with self.transaction() as db:
+            for article in articles:
+                results.append(await self._add(db, article, now))
+        return results
+
+    async def _add(self, db: aiosqlite.Connection, article: Article, now: str) -> AddResult:
+        body = article.text
+        digest = content_hash(article.title, body)
+        existing = await self._find_duplicate(article.url, digest)
+        if existing is not None:
+            return AddResult("duplicate", existing, article.title, duplicate_of=existing)
+        highlights = "\n".join(h.replace("\n", " ") for h in article.highlights)
+        related = json.dumps([[link.title, link.url] for link in article.related])
+        cursor = await db.execute(
+            """INSERT INTO stories (title, source, author, place, published, utc_offset, zone,
+                   url, guid, external_id, category, category_key, source_key, highlights,
+                   body, related_links, image_url, caption, content_hash, added_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                article.title,
+                article.source,
+                article.author,
+                article.place,
+                _iso(article.published),
+                article.utc_offset_minutes,
+                article.zone,
+                article.url,
+                article.guid,
+                article.external_id,
+                article.category,
+                field_key(article.category),
+                field_key(article.source),
+                highlights,
+                body,
+                related,
+                article.image_url,
+                article.caption,
+                digest,
+                now,
+            ),
+        )
+        story_id = cursor.lastrowid
+        assert story_id is not None
+        await db.execute(
+            "INSERT INTO stories_fts (rowid, title, highlights, body) VALUES (?, ?, ?, ?)",
+            (story_id, article.title, highlights, body),
+        )
+        return AddResult("new", story_id, article.title)
+
+    async def _find_duplicate(self, url: str | None, digest: str) -> int | None:
+        if url:
+            found = await self._one("SELECT id FROM stories WHERE url = ?", (url,))
+            if found is not None:
+                return int(found)
+        found = await self._one("SELECT id FROM stories WHERE content_hash = ?", (digest,))
+        return None if found is None else int(found)
+
+    # -- reading stories -------------------------------------------------------------
+
+    async def story(self, story_id: int) -> Story:
+        """The story with this id; NotFoundError when there is none."""
+        async with self._db.execute(
+            f"SELECT {_STORY_COLUMNS} FROM stories WHERE id = ?", (story_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            raise NotFoundError(f"no story {story_id}")
+        return _story(row)
+
+    async def heads(self, ids: Iterable[int]) -> dict[int, StoryHead]:
+        """List forms of the stories with these ids (unknown ids left out)."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        rows = await self._all(f"SELECT {_HEAD_COLUMNS} FROM stories WHERE id IN ({marks})", wanted)
+        return {row[0]: _head(row) for row in rows}
+
+    async def latest(self, limit: int, offset: int = 0) -> list[StoryHead]:
+        """The newest stories, newest first."""
+        rows = await self._all(
+            f"SELECT {_HEAD_COLUMNS} FROM stories ORDER BY {_LATEST_ORDER} LIMIT ? OFFSET ?",
+            (limit, offset),
+        )
+        return [_head(row) for row in rows]
+
+    async def count_stories(self) -> int:
+        """How many stories are stored."""
+        return int(await self._one("SELECT count(*) FROM stories"))
+
+    async def search(self, query: Query, *, page: int = 0, per_page: int = 5) -> SearchPage:
+        """Stories matching `query`, best first (newest first for filter-only queries)."""
+        where: list[str] = []
+        params: list[Any] = []
+        fts = query.fts()
+        for flt in query.filters:
+            column = "category_key" if flt.field == "category" else "source_key"
+            test = " OR ".join(
+                f"instr(' ' || s.{column} || ' ', ' ' || ? || ' ') > 0" for _ in flt.values
+            )
+            where.append(f"{'NOT ' if flt.negated else ''}({test})")
+            params.extend(flt.values)
+        condition = "".join(f" AND {clause}" for clause in where)
+        if fts is None:
+            sql = (
+                f"SELECT {_HEAD_COLUMNS} FROM stories s WHERE 1{condition} "
+                f"ORDER BY {_LATEST_ORDER} LIMIT ? OFFSET ?"
+            )
+            args: list[Any] = params
+        else:
+            sql = (
+                f"SELECT s.id, s.title, s.source, s.published, s.utc_offset, s.zone, s.category "
+                f"FROM stories_fts JOIN stories s ON s.id = stories_fts.rowid "
+                f"WHERE stories_fts MATCH ?{condition} ORDER BY {_BM25} LIMIT ? OFFSET ?"
+            )
+            args = [fts, *params]
+        rows = await self._all(sql, [*args, per_page + 1, page * per_page])
+        items = tuple(_head(row) for row in rows[:per_page])
+        return SearchPage(items, page, len(rows) > per_page)
+
+    async def bare_search(self, fts: str, limit: int) -> list[int]:
+        """The bare FTS5 query behind `search`, for benchmarks: ids only."""
+        rows = await self._all(
+            f"SELECT rowid FROM stories_fts WHERE stories_fts MATCH ? ORDER BY {_BM25} LIMIT ?",
+            (fts, limit),
+        )
+        return [row[0] for row in rows]
+
+    async def ids_by_title(self, titles: Iterable[str]) -> dict[str, int]:
+        """Stored stories whose title equals one of `titles` (case-insensitive), by title."""
+        found: dict[str, int] = {}
+        for title in dict.fromkeys(titles):
+            story_id = await self._one(
+                "SELECT id FROM stories WHERE title = ? COLLATE NOCASE ORDER BY id LIMIT 1",
+                (title.strip(),),
+            )
+            if story_id is not None:
+                found[title] = int(story_id)
+        return found
+
+    async def more_like_this(self, story: Story, limit: int = 5) -> list[StoryHead]:
+        """Stories similar to `story`: an FTS5 query of its most distinctive terms."""
+        counts = Counter(terms(" ".join((story.title, *story.highlights, *story.body))))
+        counts = Counter({t: n for t, n in counts.items() if len(t) > 2 and not t.isdigit()})
+        if not counts:
+            return []
+        total = await self.count_stories()
+        candidates = [t for t, _ in counts.most_common(200)]
+        marks = ",".join("?" * len(candidates))
+        df = dict(
+            await self._all(
+                f"SELECT term, doc FROM stories_vocab WHERE term IN ({marks})", candidates
+            )
+        )
+        scored = sorted(
+            candidates,
+            key=lambda t: -(1 + math.log(counts[t])) * math.log((total + 1) / (df.get(t, 0) + 1)),
+        )
+        best = scored[:12]
+        expression = " OR ".join(f'"{t}"' for t in best)
+        # The terms are stems already; FTS5 stems them again, which leaves a stem unchanged
+        # in all but rare cases, and those only lose a little recall.
+        rows = await self._all(
+            f"SELECT s.id, s.title, s.source, s.published, s.utc_offset, s.zone, s.category "
+            f"FROM stories_fts JOIN stories s ON s.id = stories_fts.rowid "
+            f"WHERE stories_fts MATCH ? AND s.id != ? AND s.content_hash != "
+            f"(SELECT content_hash FROM stories WHERE id = ?) ORDER BY {_BM25} LIMIT ?",
+            (expression, story.id, story.id, limit),
+        )
+        return [_head(row) for row in rows]
+
+    # -- computed once, stored -------------------------------------------------------
+
+    async def set_summary(self, story_id: int, sentences: Sequence[str]) -> None:
+        """Store the story's summary (computed once, on first request)."""
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE stories SET summary = ? WHERE id = ?",
+                (json.dumps(list(sentences), ensure_ascii=False), story_id),
+            )
+
+    async def set_generated_highlights(self, story_id: int, sentences: Sequence[str]) -> None:
+        """Store highlights generated for a story the publisher gave none (kept apart from
+        the publisher's, which the full-text index covers)."""
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE stories SET generated_highlights = ? WHERE id = ?",
+                ("\n".join(s.replace("\n", " ") for s in sentences), story_id),
+            )
+
+    # -- saved queries (search paging) -----------------------------------------------
+
+    async def save_query(self, query: str) -> int:
+        """A short id for a query text, so buttons can page through its results."""
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO saved_queries (query) VALUES (?) ON CONFLICT (query) DO NOTHING",
+                (query,),
+            )
+            return int(await self._one("SELECT id FROM saved_queries WHERE query = ?", (query,)))
+
+    async def saved_query(self, query_id: int) -> str:
+        """The query text saved under `query_id`; NotFoundError when unknown."""
+        text = await self._one("SELECT query FROM saved_queries WHERE id = ?", (query_id,))
+        if text is None:
+            raise NotFoundError(f"no saved query {query_id}")
+        return str(text)

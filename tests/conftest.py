@@ -1,0 +1,103 @@
+"""Shared fixtures: the shared/ material behind a path option, a loopback-only network
+guard, a fresh database, the fake Bot API server and the real Application polling it."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--shared",
+        default=os.environ.get("NEWSBOT_SHARED", str(ROOT.parent / "shared")),
+        help="path of the shared/ folder with samples/ and corpus/ (read in place)",
+    )
+
+
+@pytest.fixture(scope="session")
+def shared_dir(request: pytest.FixtureRequest) -> Path:
+    """The shared/ folder; tests that need it are skipped, with the reason, without it."""
+    path = Path(request.config.getoption("--shared"))
+    if not path.is_dir():
+        pytest.skip(f"shared material not found at {path} (set --shared or NEWSBOT_SHARED)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_article(shared_dir: Path) -> Path:
+    """The real WION article in the plain-text format."""
+    path = shared_dir / "samples" / "wion-belarus-2020-08-17.txt"
+    if not path.is_file():
+        pytest.skip(f"sample article not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(shared_dir: Path) -> Path:
+    """The shared news corpus (JSON Lines archives)."""
+    path = shared_dir / "corpus"
+    if not (path / "bbc_news_summary.jsonl").is_file():
+        pytest.skip(f"corpus not found in {path}")
+    return path
+
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _check_address(sock: socket.socket, address: Any) -> None:
+    if sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    host = address[0]
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise AssertionError(f"test tried to reach {host}: only loopback is allowed")
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> None:
+    _check_address(self, address)
+    _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
+    _check_address(self, address)
+    return _real_connect_ex(self, address)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def loopback_only() -> Iterator[None]:
+    """Fail any connection that would leave 127.0.0.1 (the network boundary, not our code)."""
+    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+    yield
+    socket.socket.connect = _real_connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = _real_connect_ex  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """A fresh database file per test."""
+    return tmp_path / "newsbot.db"
+
+
+@pytest.fixture
+async def store(db_path: Path) -> AsyncIterator[Any]:
+    """An open Store on a fresh database."""
+    from storage import Store
+
+    opened = await Store.open(db_path)
+    yield opened
+    await opened.close()

@@ -1,0 +1,172 @@
+"""The store on a real SQLite file: migrations, dedup, ordering, durability."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from news.articles import Article, RelatedLink
+from storage import NotFoundError, Store
+from storage.migrations import MIGRATIONS
+
+
+def article(title: str, *paragraphs: str, **fields: object) -> Article:
+    return Article(title=title, body=paragraphs or (f"Body of {title}.",), **fields)  # type: ignore[arg-type]
+
+
+def schema(path: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(path) as db:
+        return sorted(
+            (name, sql or "")
+            for name, sql in db.execute("SELECT name, sql FROM sqlite_master")
+            if not name.startswith("sqlite_")
+        )
+
+
+async def test_migrations_are_recorded_once_and_reopening_changes_nothing(db_path: Path) -> None:
+    store = await Store.open(db_path)
+    await store.close()
+    first = schema(db_path)
+    store = await Store.open(db_path)
+    await store.close()
+    assert schema(db_path) == first
+    with sqlite3.connect(db_path) as db:
+        names = [row[0] for row in db.execute("SELECT name FROM migrations ORDER BY name")]
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert names == [m.name for m in MIGRATIONS]
+
+
+async def test_migrating_step_by_step_equals_a_fresh_database(tmp_path: Path) -> None:
+    """A database migrated one release at a time ends as a fresh one does."""
+    import storage.migrations as migrations
+
+    stepwise = tmp_path / "stepwise.db"
+    everything = migrations.MIGRATIONS
+    try:
+        for count in range(1, len(everything) + 1):
+            migrations.MIGRATIONS = everything[:count]
+            store = await Store.open(stepwise)
+            await store.close()
+    finally:
+        migrations.MIGRATIONS = everything
+    fresh = tmp_path / "fresh.db"
+    store = await Store.open(fresh)
+    await store.close()
+    assert schema(stepwise) == schema(fresh)
+
+
+async def test_story_round_trips_every_field(store: Store) -> None:
+    published = datetime(2020, 8, 17, 16, 42, tzinfo=UTC)
+    original = Article(
+        title="Putin offers help",
+        body=("First paragraph.", "Second paragraph."),
+        highlights=("A highlight.", "Another one."),
+        source="WION",
+        author="Palki Sharma",
+        place="New Delhi, Delhi, India",
+        published=published,
+        utc_offset_minutes=330,
+        zone="IST",
+        url="https://example.com/a",
+        related=(RelatedLink("Other story"), RelatedLink("Linked", "https://example.com/b")),
+        category="world",
+        image_url="https://example.com/a.jpg",
+        caption="Lukashenko and Putin",
+    )
+    [result] = await store.add_articles([original])
+    assert result.status == "new"
+    story = await store.story(result.story_id)
+    assert story.title == original.title
+    assert story.body == original.body
+    assert story.highlights == original.highlights
+    assert not story.highlights_generated
+    assert (story.source, story.author, story.place) == ("WION", "Palki Sharma", original.place)
+    assert story.published == published
+    assert (story.utc_offset, story.zone) == (330, "IST")
+    assert story.url == original.url
+    assert story.related == original.related
+    assert story.category == "world"
+    assert (story.image_url, story.caption) == (original.image_url, original.caption)
+    assert story.summary is None
+
+
+async def test_unknown_id_raises_not_found(store: Store) -> None:
+    with pytest.raises(NotFoundError):
+        await store.story(12345)
+
+
+async def test_duplicates_by_url_then_by_folded_title_and_body(store: Store) -> None:
+    first = article("Flood warning", "Rivers rise.", url="https://example.com/flood")
+    same_url = article("Flood warning (updated)", "Rivers rise fast.", url=first.url)
+    same_text = article("FLOOD   warning!", "Rivers  rise.")
+    other = article("Flood warning", "Rivers fall.")
+    results = await store.add_articles([first, same_url, same_text, other])
+    assert [r.status for r in results] == ["new", "duplicate", "duplicate", "new"]
+    assert results[1].duplicate_of == results[0].story_id
+    assert results[2].duplicate_of == results[0].story_id
+    assert await store.count_stories() == 2
+    # Re-importing is idempotent.
+    again = await store.add_articles([first, other])
+    assert [r.status for r in again] == ["duplicate", "duplicate"]
+
+
+async def test_latest_is_newest_first_with_undated_stories_by_arrival(store: Store) -> None:
+    base = datetime(2024, 1, 1, tzinfo=UTC)
+    await store.add_articles(
+        [
+            article("Old", published=base),
+            article("Newest", published=base + timedelta(days=2)),
+            article("Middle", published=base + timedelta(days=1)),
+        ]
+    )
+    titles = [h.title for h in await store.latest(3)]
+    assert titles == ["Newest", "Middle", "Old"]
+    assert [h.title for h in await store.latest(2, offset=1)] == ["Middle", "Old"]
+
+
+async def test_summary_and_generated_highlights_are_stored_once(store: Store) -> None:
+    [result] = await store.add_articles([article("Plain", "One. Two. Three.")])
+    await store.set_summary(result.story_id, ["One.", "Two."])
+    await store.set_generated_highlights(result.story_id, ["Three."])
+    story = await store.story(result.story_id)
+    assert story.summary == ("One.", "Two.")
+    assert story.highlights == ("Three.",)
+    assert story.highlights_generated
+
+
+async def test_committed_stories_survive_a_reopen(db_path: Path) -> None:
+    store = await Store.open(db_path)
+    await store.add_articles([article("Kept")])
+    await store.close()
+    store = await Store.open(db_path)
+    try:
+        assert [h.title for h in await store.latest(5)] == ["Kept"]
+    finally:
+        await store.close()
+
+
+async def test_a_failed_batch_leaves_nothing_half_written(store: Store) -> None:
+    good = article("Good")
+    bad = Article(title="Bad", body=(None,))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        await store.add_articles([good, bad])
+    assert await store.count_stories() == 0
+    [result] = await store.add_articles([good])
+    assert result.status == "new"
+
+
+async def test_titles_resolve_case_insensitively(store: Store) -> None:
+    [result] = await store.add_articles([article("Belarus: what next")])
+    found = await store.ids_by_title(["belarus: WHAT next", "Missing"])
+    assert found == {"belarus: WHAT next": result.story_id}
+
+
+async def test_saved_queries_get_stable_ids(store: Store) -> None:
+    first = await store.save_query("belarus protests")
+    assert await store.save_query("belarus protests") == first
+    assert await store.saved_query(first) == "belarus protests"
+    with pytest.raises(NotFoundError):
+        await store.saved_query(first + 100)
