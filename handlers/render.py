@@ -33,11 +33,13 @@ def format_date(published: datetime | None, utc_offset: int | None, zone: str | 
         local = published.astimezone(UTC)
         label = "UTC"
     if local.hour == 0 and local.minute == 0 and utc_offset is None:
-        return local.strftime("%-d %b %Y")  # a date without a time of day
-    return f"{local.strftime('%-d %b %Y, %H:%M')} {label}"
+        return f"{local.day} {local:%b %Y}"  # a date without a time of day
+    return f"{local.day} {local:%b %Y, %H:%M} {label}"
 
 
 def _offset_label(minutes: int) -> str:
+    if minutes == 0:
+        return "UTC"
     sign = "+" if minutes >= 0 else "-"
     hours, mins = divmod(abs(minutes), 60)
     return f"UTC{sign}{hours:02d}:{mins:02d}"

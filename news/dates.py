@@ -19,6 +19,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+
+def _wordset(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
 # Fixed offsets in minutes. Abbreviations are ambiguous in general; these are the readings a
 # news page most likely means: IST is India (+05:30), not Irish or Israel time; CST and AST
 # are the North American zones, not China or Arabia; BST is British Summer Time.
@@ -57,12 +62,12 @@ _MONTHS = {
     )
     for name in names
 }  # fmt: skip
-_WEEKDAYS = frozenset(
-    "mon monday tue tues tuesday wed weds wednesday thu thur thurs thursday "
-    "fri friday sat saturday sun sunday".split()
+_WEEKDAYS = _wordset(
+    "mon monday tue tues tuesday wed weds wednesday thu thur thurs thursday fri friday "
+    "sat saturday sun sunday"
 )
 # Words that may sit inside a date without changing it ("17th", "at", "22:12 hrs").
-_FILLERS = frozenset("st nd rd th at on the of hrs hr h hours local time".split())
+_FILLERS = _wordset("st nd rd th at on the of hrs hr h hours local time")
 
 _TOKEN = re.compile(
     r"""
@@ -227,4 +232,3 @@ def _region_offset(local: datetime, key: str) -> int | None:
     except ZoneInfoNotFoundError:
         return None
     return None if offset is None else int(offset.total_seconds()) // 60
-

@@ -101,3 +101,40 @@ async def store(db_path: Path) -> AsyncIterator[Any]:
     opened = await Store.open(db_path)
     yield opened
     await opened.close()
+
+
+ADMIN_ID = 4242
+READER_ID = 1001
+
+
+@pytest.fixture
+def botapi() -> Iterator[Any]:
+    """The fake Telegram Bot API server on 127.0.0.1."""
+    from tests.fakes.botapi import FakeBotAPI
+
+    with FakeBotAPI() as api:
+        yield api
+
+
+@pytest.fixture
+def settings(botapi: Any, db_path: Path) -> Any:
+    """Settings pointing the bot at the fake server and the test database."""
+    from bot.config import Secret, Settings
+
+    return Settings(
+        token=Secret("123456:TEST-token"),
+        api_base_url=botapi.base_url,
+        db_path=db_path,
+        admin_ids=frozenset({ADMIN_ID}),
+        poll_seconds=60,
+    )
+
+
+@pytest.fixture
+async def bot(settings: Any) -> AsyncIterator[Any]:
+    """The real Application, built as production builds it, polling the fake server."""
+    from bot.app import build_application, running
+
+    app = build_application(settings)
+    async with running(app):
+        yield app

@@ -1,0 +1,585 @@
+"""RSS and Atom feeds: parse them safely (feedparser underneath), turn their items into
+articles, and fetch the full page when an item carries only a teaser."""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_tz
+from typing import Any
+from urllib.parse import urljoin
+
+import feedparser
+import lxml.etree
+import lxml.html
+
+from news.articles import Article, ParseError
+from news.fetch import FEED_ACCEPT, PAGE_ACCEPT, Fetcher, FetchError, FetchResult
+from news.pages import PageArticle, PageError, extract_page, fallback_title, parse_datetime
+from news.text import clean, fold, words
+from news.urls import canonical_url, is_http_url
+
+log = logging.getLogger(__name__)
+
+# An item with less text than this is a teaser: fetch its page for the story.
+TEASER_CHARS = 600
+
+_BLOCK_TAGS = frozenset(
+    "address article aside blockquote body dd details div dl dt fieldset figure footer form "
+    "h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section summary table tbody thead tfoot "
+    "tr ul".split()
+)
+# Never body text: code, embeds, widgets, and image captions.
+_SKIP_TAGS = frozenset(
+    "script style noscript iframe object embed svg math button select textarea template "
+    "audio video canvas figcaption head title".split()
+)
+_BR = "\x00"  # a <br> inside a paragraph, kept apart from source-formatting newlines
+_WS = re.compile(r"\s+")
+_MARKER_ONLY = re.compile(
+    r"^(?:read more|read the (?:full|whole|rest of the) (?:story|article|post)|"
+    r"read (?:full|whole) (?:story|article)|continue reading\b.{0,120}|keep reading|"
+    r"\(more\W*\)|more\s*[»→›>]+)\s*[.…»→›>]*$",
+    re.I,
+)
+_MARKER_SUFFIX = re.compile(
+    r"(?<=[.!?…\"”’)\]])\s+(?:read more|continue reading|keep reading|"
+    r"read the full (?:story|article)|more)\s*[.…»→›>]*$",
+    re.I,
+)
+_ELLIPSIS_MARK = re.compile(r"\s*\[\s*(?:…|\.\.\.|&hellip;)\s*\]$")
+_WP_FOOTER = re.compile(r"^The post .+ appeared first on .+\.?$", re.S)
+_IMAGE_EXT = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)(?:$|\?)", re.I)
+_DANGEROUS_DECL = re.compile(r"<!ENTITY\b", re.I)
+_ENTITY_DECL = re.compile(r"<!ENTITY\s+(%\s*)?(\S+)\s+(.*?)>", re.I | re.S)
+_SAFE_ENTITY_VALUE = re.compile(r"""\s*(["'])&#(?:\d{1,7}|x[0-9A-Fa-f]{1,6});\1\s*""")
+_CDATA_OR_COMMENT = re.compile(r"<!\[CDATA\[.*?\]\]>|<!--.*?-->", re.S)
+_SY_MINUTES = {"hourly": 60, "daily": 1440, "weekly": 10080, "monthly": 43200, "yearly": 525600}
+
+
+class FeedError(ValueError):
+    """The data is not a feed we can read, or is one we refuse to read; says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEntry:
+    """One feed item, normalised: plain-text paragraphs (blank-line separated) in `text`,
+    `published` UTC-aware; `truncated` when the feed marked the text as a teaser."""
+
+    guid: str | None
+    url: str | None
+    title: str | None
+    text: str
+    published: datetime | None
+    author: str | None
+    categories: tuple[str, ...]
+    image_url: str | None
+    utc_offset_minutes: int | None = None
+    truncated: bool = False
+
+    @property
+    def paragraphs(self) -> tuple[str, ...]:
+        """The text split into paragraphs."""
+        return tuple(p for p in self.text.split("\n\n") if p)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """A parsed feed. `warning` says what was wrong with a feed that was read anyway."""
+
+    title: str | None
+    link: str | None
+    ttl_minutes: int | None
+    entries: tuple[FeedEntry, ...]
+    warning: str | None
+    version: str | None = None
+    encoding: str | None = None
+
+
+# --- safety ---------------------------------------------------------------------------
+
+
+def _scan_text(data: bytes) -> str:
+    """The document as text good enough to find markup in, whatever its encoding."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or data[:2] in (b"<\x00", b"\x00<"):
+        encoding = "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else None
+        if encoding is None:
+            encoding = "utf-16-le" if data[:2] == b"<\x00" else "utf-16-be"
+        return data.decode(encoding, "replace")
+    # Every ASCII-compatible encoding keeps markup bytes as they are; latin-1 maps 1:1.
+    return data.decode("latin-1")
+
+
+def check_entities(data: bytes) -> None:
+    """Refuse documents that declare XML entities (billion laughs, quadratic blowup,
+    external entities), except declarations of single characters such as
+    `<!ENTITY nbsp "&#160;">`, which old RSS 0.91 feeds carry and which cannot expand."""
+    if not _DANGEROUS_DECL.search(data.decode("latin-1")) and b"\x00" not in data[:4]:
+        return
+    text = _CDATA_OR_COMMENT.sub("", _scan_text(data))
+    for match in _ENTITY_DECL.finditer(text):
+        is_parameter, name, value = match.groups()
+        if is_parameter or not _SAFE_ENTITY_VALUE.fullmatch(value):
+            raise FeedError(
+                f"refused: the document declares the XML entity {name!r} "
+                "(entity expansion or external entities are never processed)"
+            )
+    if re.search(r"<!ENTITY\b", text, re.I) and not _ENTITY_DECL.search(text):
+        raise FeedError("refused: the document declares XML entities we cannot check")
+
+
+# --- HTML to text -----------------------------------------------------------------------
+
+
+def _html_paragraphs(html: str, base_url: str | None) -> tuple[list[str], str | None]:
+    """Plain-text paragraphs of an HTML fragment, and its first real image URL."""
+    try:
+        root = lxml.html.fragment_fromstring(html, create_parent="div")
+    except (lxml.etree.ParserError, ValueError):
+        return _plain_paragraphs(re.sub(r"<[^>]*>", " ", html)), None
+    paragraphs: list[str] = []
+    buffer: list[str] = []
+    image: str | None = None
+    skipping = 0
+
+    def flush() -> None:
+        raw = "".join(buffer)
+        buffer.clear()
+        # Two <br> in a row end a paragraph, as old feeds write them.
+        for chunk in re.split(_BR + r"\s*" + _BR, raw):
+            lines = [clean(_WS.sub(" ", line)) for line in chunk.split(_BR)]
+            text = "\n".join(line for line in lines if line)
+            if text:
+                paragraphs.append(text)
+
+    for event, element in lxml.etree.iterwalk(root, events=("start", "end")):
+        tag = element.tag if isinstance(element.tag, str) else ""
+        tag = tag.lower()
+        if event == "start":
+            if tag in _SKIP_TAGS or not tag:
+                skipping += 1
+                continue
+            if skipping:
+                continue
+            if tag in _BLOCK_TAGS:
+                flush()
+            elif tag == "br":
+                buffer.append(_BR)
+            elif tag == "img" and image is None:
+                image = _image_src(element, base_url)
+            if element.text:
+                buffer.append(_WS.sub(" ", element.text))
+        else:
+            if tag in _SKIP_TAGS or not tag:
+                skipping -= 1
+            elif not skipping and tag in _BLOCK_TAGS:
+                flush()
+            if not skipping and element.tail and element is not root:
+                buffer.append(_WS.sub(" ", element.tail))
+    flush()
+    return paragraphs, image
+
+
+def _image_src(element: Any, base_url: str | None) -> str | None:
+    if element.get("width") in ("0", "1") or element.get("height") in ("0", "1"):
+        return None  # a tracking pixel
+    src = (element.get("src") or "").strip()
+    full = urljoin(base_url or "", src) if src else ""
+    return full if is_http_url(full) else None
+
+
+def _plain_paragraphs(text: str) -> list[str]:
+    out = []
+    for chunk in re.split(r"\n\s*\n", text):
+        chunk = clean(_WS.sub(" ", chunk))
+        if chunk:
+            out.append(chunk)
+    return out
+
+
+def html_to_paragraphs(html: str) -> tuple[str, ...]:
+    """Plain-text paragraphs of an HTML fragment (scripts, embeds and captions dropped)."""
+    return tuple(_html_paragraphs(html, None)[0])
+
+
+def _strip_html(value: str) -> str:
+    if "<" not in value and "&" not in value:
+        return clean(value)
+    return clean(" ".join(_html_paragraphs(value, None)[0]).replace("\n", " "))
+
+
+def _trim_teaser(paragraphs: list[str]) -> tuple[list[str], bool]:
+    """Drop "Read more" links and feed boilerplate; tell whether the text was cut short."""
+    truncated = False
+    while paragraphs and (
+        _WP_FOOTER.match(paragraphs[-1]) or _MARKER_ONLY.match(paragraphs[-1])
+    ):
+        if _MARKER_ONLY.match(paragraphs[-1]):
+            truncated = True
+        paragraphs = paragraphs[:-1]
+    if paragraphs:
+        last = paragraphs[-1]
+        trimmed = _MARKER_SUFFIX.sub("", last)
+        trimmed = _ELLIPSIS_MARK.sub("…", trimmed)
+        if trimmed != last:
+            truncated = True
+        if trimmed.endswith(("…", "...")):
+            truncated = True
+        paragraphs = [*paragraphs[:-1], trimmed.strip()] if trimmed.strip() else paragraphs[:-1]
+    return paragraphs, truncated
+
+
+# --- parsing ----------------------------------------------------------------------------
+
+
+def _xml_content_type(content_type: str | None) -> str:
+    """The Content-Type to hand feedparser: always an XML type, keeping the charset.
+
+    RFC 7303 replaced RFC 3023's "text/xml means US-ASCII" (which feedparser still applies)
+    and servers often send feeds as text/html or nothing at all; the charset, when given,
+    is what counts."""
+    charset = None
+    for param in (content_type or "").split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip(" \"'"):
+            charset = value.strip(" \"'")
+    return f"application/xml; charset={charset}" if charset else "application/xml"
+
+
+def _warning(exc: BaseException | None) -> str | None:
+    if exc is None:
+        return None
+    name = type(exc).__name__
+    if name == "NonXMLContentType":
+        return None
+    if name == "SAXParseException":
+        line = getattr(exc, "getLineNumber", lambda: None)()
+        message = getattr(exc, "getMessage", lambda: str(exc))()
+        where = f" at line {line}" if line else ""
+        return f"malformed XML{where} ({message}); read leniently"
+    if name == "CharacterEncodingOverride":
+        return f"wrong encoding declared: {exc}"
+    return f"{name}: {exc}"
+
+
+def _utc(parsed: time.struct_time | None) -> datetime | None:
+    if not parsed:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def _offset_minutes(raw: str | None) -> int | None:
+    """The UTC offset a feed date was written in, for display in the source's zone."""
+    if not raw:
+        return None
+    found = parse_datetime(raw)
+    if found is not None:
+        return found[1]
+    parts = parsedate_tz(raw)
+    if parts is None or parts[9] is None:
+        return None
+    if parts[9] == 0 and not re.search(r"[+-]\d{4}|\b(?:UT|UTC|GMT|Z)\b", raw):
+        return None  # parsedate_tz says 0 for zones it does not know
+    return parts[9] // 60
+
+
+def _ttl(feed: Any) -> int | None:
+    ttl = str(feed.get("ttl") or "").strip()
+    if ttl.isdigit() and int(ttl) > 0:
+        return int(ttl)
+    period = str(feed.get("sy_updateperiod") or "").strip().lower()
+    if period in _SY_MINUTES:
+        frequency = str(feed.get("sy_updatefrequency") or "1").strip()
+        per = int(frequency) if frequency.isdigit() and int(frequency) > 0 else 1
+        return max(1, _SY_MINUTES[period] // per)
+    return None
+
+
+def _entry_image(entry: Any, html_image: str | None) -> str | None:
+    candidates: list[str | None] = []
+    for media in entry.get("media_content") or []:
+        kind = (media.get("medium") or "").lower()
+        mime = (media.get("type") or "").lower()
+        url = media.get("url")
+        if kind == "image" or mime.startswith("image/") or (
+            not kind and not mime and url and _IMAGE_EXT.search(url)
+        ):
+            candidates.append(url)
+    candidates.extend(t.get("url") for t in entry.get("media_thumbnail") or [])
+    for link in entry.get("links") or []:
+        if link.get("rel") == "enclosure" and (link.get("type") or "").startswith("image/"):
+            candidates.append(link.get("href"))
+    candidates.append(html_image)
+    for url in candidates:
+        if url and is_http_url(url.strip()):
+            return url.strip()
+    return None
+
+
+def _entry_text(entry: Any, base_url: str) -> tuple[list[str], str | None]:
+    """The longest of the item's content and summary as paragraphs, and its first image."""
+    best: list[str] = []
+    best_len = -1
+    image: str | None = None
+    details = [*(entry.get("content") or []), entry.get("summary_detail")]
+    for detail in details:
+        if not detail or not detail.get("value"):
+            continue
+        value = detail["value"]
+        if "html" in (detail.get("type") or "text/html"):
+            paragraphs, found = _html_paragraphs(value, detail.get("base") or base_url)
+            image = image or found
+        else:
+            paragraphs = _plain_paragraphs(value)
+        length = sum(len(p) for p in paragraphs)
+        if length > best_len:
+            best, best_len = paragraphs, length
+    return best, image
+
+
+def _entry_author(entry: Any) -> str | None:
+    names = [clean(a.get("name") or "") for a in entry.get("authors") or [] if a]
+    names = [n for n in dict.fromkeys(names) if n]
+    if names:
+        return ", ".join(names)
+    author = clean(entry.get("author") or "")
+    return author or None
+
+
+def _entry_categories(entry: Any) -> tuple[str, ...]:
+    found: list[str] = []
+    for tag in entry.get("tags") or []:
+        label = _strip_html(tag.get("label") or tag.get("term") or "")
+        # Some feeds pack several categories into one, comma separated.
+        found.extend(part.strip() for part in label.split(",") if part.strip())
+    return tuple(dict.fromkeys(found))
+
+
+def _entry(entry: Any, base_url: str) -> FeedEntry | None:
+    link = entry.get("link")
+    if not link:
+        link = next(
+            (x.get("href") for x in entry.get("links") or [] if x.get("rel") == "alternate"),
+            None,
+        )
+    url = urljoin(base_url, link.strip()) if link else None
+    url = url if url and is_http_url(url) else None
+    guid = clean(entry.get("id") or "") or None
+    title = _strip_html(entry.get("title") or "") or None
+    paragraphs, html_image = _entry_text(entry, url or base_url)
+    paragraphs, truncated = _trim_teaser(paragraphs)
+    if not (title or paragraphs or url):
+        return None
+    parsed = entry.get("published_parsed") or entry.get("updated_parsed")
+    raw_date = entry.get("published") if entry.get("published_parsed") else entry.get("updated")
+    published = _utc(parsed)
+    return FeedEntry(
+        guid=guid,
+        url=url,
+        title=title,
+        text="\n\n".join(paragraphs),
+        published=published,
+        author=_entry_author(entry),
+        categories=_entry_categories(entry),
+        image_url=_entry_image(entry, html_image),
+        utc_offset_minutes=_offset_minutes(raw_date) if published else None,
+        truncated=truncated,
+    )
+
+
+def parse_feed(data: bytes, *, url: str, content_type: str | None = None) -> ParsedFeed:
+    """Parse an RSS (0.9x, 1.0, 2.0) or Atom feed in any encoding.
+
+    Raises FeedError for something that is not a feed, or that declares XML entities; a
+    malformed feed that can still be read gives its entries and a `warning`."""
+    if not data.strip():
+        raise FeedError("empty response: no feed")
+    check_entities(data)
+    parsed = feedparser.parse(
+        data,
+        response_headers={"content-type": _xml_content_type(content_type), "content-location": url},
+        resolve_relative_uris=True,
+        sanitize_html=True,
+    )
+    version = parsed.get("version") or None
+    warning = _warning(parsed.get("bozo_exception")) if parsed.get("bozo") else None
+    if not version and not parsed.entries:
+        head = data[:1024].lower()
+        if b"<html" in head or b"<!doctype html" in head:
+            raise FeedError("not an RSS or Atom feed: got an HTML page")
+        raise FeedError(f"not an RSS or Atom feed{f' ({warning})' if warning else ''}")
+    feed = parsed.feed
+    feed_link = feed.get("link")
+    entries: list[FeedEntry] = []
+    seen: set[str] = set()
+    dropped = 0
+    for raw in parsed.entries:
+        entry = _entry(raw, url)
+        if entry is None:
+            dropped += 1
+            continue
+        key = entry.guid or entry.url or f"{entry.title}\n{entry.text}"
+        if key in seen:
+            continue
+        seen.add(key)
+        entries.append(entry)
+    if dropped:
+        note = f"{dropped} item(s) with neither title, text nor link skipped"
+        warning = f"{warning}; {note}" if warning else note
+    return ParsedFeed(
+        title=_strip_html(feed.get("title") or "") or None,
+        link=urljoin(url, feed_link) if feed_link else None,
+        ttl_minutes=_ttl(feed),
+        entries=tuple(entries),
+        warning=warning,
+        version=version,
+        encoding=parsed.get("encoding") or None,
+    )
+
+
+# --- items to articles ------------------------------------------------------------------
+
+
+def needs_page(entry: FeedEntry, *, threshold: int = TEASER_CHARS) -> bool:
+    """True when the item is a teaser (short, or cut off with "…"/"Read more") and has a
+    link to fetch the full story from."""
+    if not entry.url:
+        return False
+    return entry.truncated or len(entry.text) < threshold
+
+
+def entry_to_article(
+    entry: FeedEntry, *, feed_title: str | None, page: PageArticle | None = None
+) -> Article:
+    """The Article for a feed item; the item's page, when fetched, fills in the text (when
+    longer) and whatever the item lacks (author, date, image, category, related links)."""
+    body = entry.paragraphs
+    related: tuple[Any, ...] = ()
+    if page is not None and len(page.text) > len(entry.text):
+        body = page.paragraphs
+        related = page.related
+    title = entry.title or (page.title if page else None) or fallback_title(body)
+    if not title:
+        raise ParseError("feed item has neither a title nor any text")
+    categories = entry.categories or (page.categories if page else ())
+    published, offset = entry.published, entry.utc_offset_minutes
+    if published is None and page is not None:
+        published, offset = page.published, page.utc_offset_minutes
+    url = entry.url
+    if page is not None and page.canonical_url:
+        url = page.canonical_url  # the publisher's own address, not a feed redirector's
+    return Article(
+        title=title,
+        body=body,
+        source=feed_title or (page.sitename if page else None),
+        author=entry.author or (page.author if page else None),
+        published=published,
+        utc_offset_minutes=offset,
+        url=canonical_url(url) if url else None,
+        related=related,
+        category=categories[0].lower() if categories else None,
+        image_url=entry.image_url or (page.image_url if page else None),
+        guid=entry.guid,
+    )
+
+
+def content_hash(article: Article) -> str:
+    """A fingerprint of the story's words (title and body, case and accents folded), the
+    last resort for recognising one story reached by two different links."""
+    digest = hashlib.sha256()
+    for part in (article.title, *article.body):
+        digest.update(" ".join(words(part)).encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()[:32]
+
+
+def dedup_keys(article: Article) -> tuple[str | None, str | None, str]:
+    """The keys one story is recognised by, strongest first: guid, canonical URL, hash."""
+    url = canonical_url(article.url) if article.url else None
+    return article.guid, url, content_hash(article)
+
+
+# --- fetching ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FeedFetch:
+    """A polled feed: the HTTP result and the parsed feed (None when not modified)."""
+
+    result: FetchResult
+    feed: ParsedFeed | None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedEntry:
+    """One item made into an article; `page_error` says why its page could not be used
+    (the article then carries the feed's teaser), `article` is None if nothing usable."""
+
+    entry: FeedEntry
+    article: Article | None
+    page_error: str | None = None
+
+
+async def fetch_feed(
+    fetcher: Fetcher, url: str, *, etag: str | None = None, last_modified: str | None = None
+) -> FeedFetch:
+    """Fetch and parse a feed with a conditional GET (raises FetchError or FeedError)."""
+    result = await fetcher.get(url, etag=etag, last_modified=last_modified, accept=FEED_ACCEPT)
+    if result.not_modified:
+        return FeedFetch(result, None)
+    return FeedFetch(result, parse_feed(result.body, url=result.url, content_type=result.content_type))
+
+
+async def import_entries(
+    fetcher: Fetcher,
+    entries: Iterable[FeedEntry],
+    *,
+    feed_title: str | None,
+    fetch_pages: bool = True,
+    concurrency: int = 4,
+) -> list[ImportedEntry]:
+    """Articles for `entries` (pass only the new ones), fetching the page of each teaser;
+    a page that fails leaves the teaser, never the whole batch."""
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(entry: FeedEntry) -> ImportedEntry:
+        page: PageArticle | None = None
+        error: str | None = None
+        if fetch_pages and entry.url and needs_page(entry):
+            async with semaphore:
+                try:
+                    result = await fetcher.get(entry.url, accept=PAGE_ACCEPT)
+                    page = extract_page(
+                        result.body, url=result.url, content_type=result.content_type
+                    )
+                except FetchError as exc:
+                    error = exc.reason
+                except PageError as exc:
+                    error = str(exc)
+        try:
+            return ImportedEntry(entry, entry_to_article(entry, feed_title=feed_title, page=page), error)
+        except ParseError as exc:
+            return ImportedEntry(entry, None, error or str(exc))
+
+    return list(await asyncio.gather(*(one(e) for e in entries)))
+
+
+async def filter_new(
+    entries: Sequence[FeedEntry], is_new: Callable[[FeedEntry], Awaitable[bool]]
+) -> list[FeedEntry]:
+    """The entries `is_new` accepts, in feed order (checked before fetching any page)."""
+    return [entry for entry in entries if await is_new(entry)]
+
+
+def _fold_title(title: str) -> str:
+    return fold(title)
