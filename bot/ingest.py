@@ -53,15 +53,24 @@ class SourceReport:
         return self.failed > 0 and self.new + self.duplicate == 0
 
 
+# What a folder import reads; a file named on the command line is read whatever its name.
+ARTICLE_SUFFIXES = frozenset(
+    {"", ".txt", ".text", ".jsonl", ".ndjson", ".xml", ".rss", ".atom", ".rdf", ".html", ".htm"}
+)
+
+
 def expand(sources: Sequence[str]) -> Iterator[str]:
-    """Files of each folder (sorted, hidden ones skipped), other sources as they are."""
+    """Article files of each folder (sorted; hidden files and other types such as README.md
+    skipped), other sources as they are."""
     for source in sources:
         path = Path(source)
         if not source.startswith(("http://", "https://")) and path.is_dir():
             yield from (
                 str(p)
                 for p in sorted(path.rglob("*"))
-                if p.is_file() and not any(part.startswith(".") for part in p.parts[-1:])
+                if p.is_file()
+                and not p.name.startswith(".")
+                and p.suffix.lower() in ARTICLE_SUFFIXES
             )
         else:
             yield source

@@ -9,6 +9,7 @@ import hashlib
 import logging
 import re
 import time
+import xml.parsers.expat
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ import lxml.html
 from news.articles import Article, ParseError
 from news.fetch import FEED_ACCEPT, PAGE_ACCEPT, Fetcher, FetchError, FetchResult
 from news.pages import PageArticle, PageError, extract_page, fallback_title, parse_datetime
-from news.text import clean, fold, words
+from news.text import clean, words
 from news.urls import canonical_url, is_http_url
 
 log = logging.getLogger(__name__)
@@ -32,35 +33,40 @@ log = logging.getLogger(__name__)
 TEASER_CHARS = 600
 
 _BLOCK_TAGS = frozenset(
-    "address article aside blockquote body dd details div dl dt fieldset figure footer form "
-    "h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section summary table tbody thead tfoot "
-    "tr ul".split()
+    {
+        *("address", "article", "aside", "blockquote", "body", "dd", "details", "div", "dl"),
+        *("dt", "fieldset", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6"),
+        *("header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "summary"),
+        *("table", "tbody", "thead", "tfoot", "tr", "ul"),
+    }
 )
 # Never body text: code, embeds, widgets, and image captions.
 _SKIP_TAGS = frozenset(
-    "script style noscript iframe object embed svg math button select textarea template "
-    "audio video canvas figcaption head title".split()
+    {
+        *("script", "style", "noscript", "iframe", "object", "embed", "svg", "math"),
+        *("button", "select", "textarea", "template", "audio", "video", "canvas"),
+        *("figcaption", "head", "title"),
+    }
 )
 _BR = "\x00"  # a <br> inside a paragraph, kept apart from source-formatting newlines
 _WS = re.compile(r"\s+")
+_ARROWS = "»→\u203a>"  # guillemet, arrow, single angle quote, greater-than
 _MARKER_ONLY = re.compile(
     r"^(?:read more|read the (?:full|whole|rest of the) (?:story|article|post)|"
     r"read (?:full|whole) (?:story|article)|continue reading\b.{0,120}|keep reading|"
-    r"\(more\W*\)|more\s*[»→›>]+)\s*[.…»→›>]*$",
+    rf"\(more\W*\)|more\s*[{_ARROWS}]+)\s*[.…{_ARROWS}]*$",
     re.I,
 )
 _MARKER_SUFFIX = re.compile(
-    r"(?<=[.!?…\"”’)\]])\s+(?:read more|continue reading|keep reading|"
-    r"read the full (?:story|article)|more)\s*[.…»→›>]*$",
+    r"(?<=[.!?…\"\u201d\u2019)\]])\s+(?:read more|continue reading|keep reading|"
+    rf"read the full (?:story|article)|more)\s*[.…{_ARROWS}]*$",
     re.I,
 )
 _ELLIPSIS_MARK = re.compile(r"\s*\[\s*(?:…|\.\.\.|&hellip;)\s*\]$")
 _WP_FOOTER = re.compile(r"^The post .+ appeared first on .+\.?$", re.S)
 _IMAGE_EXT = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)(?:$|\?)", re.I)
-_DANGEROUS_DECL = re.compile(r"<!ENTITY\b", re.I)
 _ENTITY_DECL = re.compile(r"<!ENTITY\s+(%\s*)?(\S+)\s+(.*?)>", re.I | re.S)
 _SAFE_ENTITY_VALUE = re.compile(r"""\s*(["'])&#(?:\d{1,7}|x[0-9A-Fa-f]{1,6});\1\s*""")
-_CDATA_OR_COMMENT = re.compile(r"<!\[CDATA\[.*?\]\]>|<!--.*?-->", re.S)
 _SY_MINUTES = {"hourly": 60, "daily": 1440, "weekly": 10080, "monthly": 43200, "yearly": 525600}
 
 
@@ -108,31 +114,77 @@ class ParsedFeed:
 
 def _scan_text(data: bytes) -> str:
     """The document as text good enough to find markup in, whatever its encoding."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or data[:2] in (b"<\x00", b"\x00<"):
-        encoding = "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else None
-        if encoding is None:
-            encoding = "utf-16-le" if data[:2] == b"<\x00" else "utf-16-be"
-        return data.decode(encoding, "replace")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data.decode("utf-16", "replace")
+    if data[:2] in (b"<\x00", b"\x00<"):
+        return data.decode("utf-16-le" if data[:1] == b"<" else "utf-16-be", "replace")
     # Every ASCII-compatible encoding keeps markup bytes as they are; latin-1 maps 1:1.
     return data.decode("latin-1")
 
 
+class _RootReached(Exception):
+    pass
+
+
+def _refuse(name: str, why: str) -> FeedError:
+    return FeedError(
+        f"refused: the document declares the XML entity {name!r} ({why}); "
+        "entity declarations are never expanded"
+    )
+
+
+def _on_entity_decl(
+    name: str,
+    is_parameter: int,
+    value: str | None,
+    base: str | None,
+    system_id: str | None,
+    public_id: str | None,
+    notation: str | None,
+) -> None:
+    if is_parameter:
+        raise _refuse(name, "a parameter entity")
+    if value is None or system_id or public_id:
+        raise _refuse(name, "an external entity")
+    # A short literal (what `<!ENTITY nbsp "&#160;">` declares) cannot blow up; anything
+    # that refers to other entities or is long enough to multiply can.
+    if len(value) > 8 or "&" in value or "<" in value:
+        raise _refuse(name, "possible entity expansion attack")
+
+
+def _stop_at_root(*_: Any) -> None:
+    raise _RootReached
+
+
 def check_entities(data: bytes) -> None:
     """Refuse documents that declare XML entities (billion laughs, quadratic blowup,
-    external entities), except declarations of single characters such as
-    `<!ENTITY nbsp "&#160;">`, which old RSS 0.91 feeds carry and which cannot expand."""
-    if not _DANGEROUS_DECL.search(data.decode("latin-1")) and b"\x00" not in data[:4]:
+    external entities), except short literals such as `<!ENTITY nbsp "&#160;">`, which
+    old RSS 0.91 feeds carry and which cannot expand."""
+    if data[:2] not in (b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<") and not re.search(
+        rb"<!ENTITY", data, re.I
+    ):
         return
-    text = _CDATA_OR_COMMENT.sub("", _scan_text(data))
+    # Expat reads the prolog as the real parsers will (quotes, comments and all) and
+    # reports each declaration before anything could expand; we stop at the root element.
+    parser = xml.parsers.expat.ParserCreate()
+    parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.EntityDeclHandler = _on_entity_decl
+    parser.StartElementHandler = _stop_at_root
+    try:
+        parser.Parse(data, True)
+    except _RootReached:
+        return
+    except (xml.parsers.expat.ExpatError, ValueError, LookupError):
+        pass
+    # Expat could not read the prolog (an encoding it lacks, or broken markup, where the
+    # lenient parser takes over): allow no entity declaration but a character reference.
+    text = _scan_text(data)
     for match in _ENTITY_DECL.finditer(text):
         is_parameter, name, value = match.groups()
         if is_parameter or not _SAFE_ENTITY_VALUE.fullmatch(value):
-            raise FeedError(
-                f"refused: the document declares the XML entity {name!r} "
-                "(entity expansion or external entities are never processed)"
-            )
-    if re.search(r"<!ENTITY\b", text, re.I) and not _ENTITY_DECL.search(text):
-        raise FeedError("refused: the document declares XML entities we cannot check")
+            raise _refuse(name, "not a single character")
+    if len(re.findall(r"<!ENTITY\b", text, re.I)) != len(_ENTITY_DECL.findall(text)):
+        raise FeedError("refused: the document declares XML entities that cannot be checked")
 
 
 # --- HTML to text -----------------------------------------------------------------------
@@ -218,9 +270,7 @@ def _strip_html(value: str) -> str:
 def _trim_teaser(paragraphs: list[str]) -> tuple[list[str], bool]:
     """Drop "Read more" links and feed boilerplate; tell whether the text was cut short."""
     truncated = False
-    while paragraphs and (
-        _WP_FOOTER.match(paragraphs[-1]) or _MARKER_ONLY.match(paragraphs[-1])
-    ):
+    while paragraphs and (_WP_FOOTER.match(paragraphs[-1]) or _MARKER_ONLY.match(paragraphs[-1])):
         if _MARKER_ONLY.match(paragraphs[-1]):
             truncated = True
         paragraphs = paragraphs[:-1]
@@ -311,8 +361,10 @@ def _entry_image(entry: Any, html_image: str | None) -> str | None:
         kind = (media.get("medium") or "").lower()
         mime = (media.get("type") or "").lower()
         url = media.get("url")
-        if kind == "image" or mime.startswith("image/") or (
-            not kind and not mime and url and _IMAGE_EXT.search(url)
+        if (
+            kind == "image"
+            or mime.startswith("image/")
+            or (not kind and not mime and url and _IMAGE_EXT.search(url))
         ):
             candidates.append(url)
     candidates.extend(t.get("url") for t in entry.get("media_thumbnail") or [])
@@ -407,7 +459,10 @@ def parse_feed(data: bytes, *, url: str, content_type: str | None = None) -> Par
     check_entities(data)
     parsed = feedparser.parse(
         data,
-        response_headers={"content-type": _xml_content_type(content_type), "content-location": url},
+        response_headers={
+            "content-type": _xml_content_type(content_type),
+            "content-location": url,
+        },
         resolve_relative_uris=True,
         sanitize_html=True,
     )
@@ -537,7 +592,8 @@ async def fetch_feed(
     result = await fetcher.get(url, etag=etag, last_modified=last_modified, accept=FEED_ACCEPT)
     if result.not_modified:
         return FeedFetch(result, None)
-    return FeedFetch(result, parse_feed(result.body, url=result.url, content_type=result.content_type))
+    feed = parse_feed(result.body, url=result.url, content_type=result.content_type)
+    return FeedFetch(result, feed)
 
 
 async def import_entries(
@@ -567,9 +623,10 @@ async def import_entries(
                 except PageError as exc:
                     error = str(exc)
         try:
-            return ImportedEntry(entry, entry_to_article(entry, feed_title=feed_title, page=page), error)
+            article = entry_to_article(entry, feed_title=feed_title, page=page)
         except ParseError as exc:
             return ImportedEntry(entry, None, error or str(exc))
+        return ImportedEntry(entry, article, error)
 
     return list(await asyncio.gather(*(one(e) for e in entries)))
 
@@ -579,7 +636,3 @@ async def filter_new(
 ) -> list[FeedEntry]:
     """The entries `is_new` accepts, in feed order (checked before fetching any page)."""
     return [entry for entry in entries if await is_new(entry)]
-
-
-def _fold_title(title: str) -> str:
-    return fold(title)

@@ -109,7 +109,8 @@ def charset_of(content_type: str | None) -> str | None:
 def decode_html(data: bytes, content_type: str | None = None) -> str:
     """Decode an HTML page: BOM, then the HTTP charset, then <meta charset>, then UTF-8,
     then a best guess (the order browsers use)."""
-    for bom, encoding in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+    boms = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+    for bom, encoding in boms:
         if data.startswith(bom):
             return data.decode(encoding, "replace")
     candidates = [charset_of(content_type)]
@@ -117,11 +118,11 @@ def decode_html(data: bytes, content_type: str | None = None) -> str:
     if found:
         candidates.append(found.group(1).decode("ascii"))
     candidates.append("utf-8")
-    for encoding in candidates:
-        if not encoding:
+    for candidate in candidates:
+        if not candidate:
             continue
         try:
-            return data.decode(encoding)
+            return data.decode(candidate)
         except (LookupError, UnicodeDecodeError):
             continue
     # Neither declared nor UTF-8: windows-1252 decodes any byte and is what such pages
@@ -191,12 +192,10 @@ def _page_published(tree: lxml.html.HtmlElement) -> tuple[datetime, int | None] 
         if key in metas and (found := parse_datetime(metas[key])):
             return found
     for time_el in tree.iterfind(".//time[@datetime]"):
-        marks = " ".join(
-            (time_el.get("itemprop") or "", time_el.get("class") or "", time_el.get("pubdate") or "")
-        ).lower()
-        if "datepublished" in marks or "publish" in marks or "pubdate" in time_el.attrib:
-            if found := parse_datetime(time_el.get("datetime") or ""):
-                return found
+        marks = f"{time_el.get('itemprop') or ''} {time_el.get('class') or ''}".lower()
+        published = "publish" in marks or "pubdate" in time_el.attrib
+        if published and (found := parse_datetime(time_el.get("datetime") or "")):
+            return found
     return None
 
 
@@ -222,9 +221,7 @@ def _absolute(base: str, href: str | None) -> str | None:
     return full if is_http_url(full) else None
 
 
-def extract_page(
-    html: bytes | str, *, url: str, content_type: str | None = None
-) -> PageArticle:
+def extract_page(html: bytes | str, *, url: str, content_type: str | None = None) -> PageArticle:
     """The article on an HTML page: text paragraphs (navigation, ads, comments dropped),
     title, author, date (UTC-aware), image, site name, categories and tags.
 

@@ -63,7 +63,7 @@ def backoff_delay(
     jitter."""
     base = max(interval_s, min_interval_s)
     cap = max(max_backoff_s, base)
-    delay = min(cap, base * 2 ** min(failures, 30))
+    delay = min(cap, base * (1 << min(failures, 30)))
     jitter = (rng or _RANDOM).uniform(1 - JITTER, 1 + JITTER)
     return max(float(min_interval_s), delay * jitter)
 

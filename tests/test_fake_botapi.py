@@ -63,6 +63,13 @@ async def bot(api: FakeBotAPI) -> AsyncIterator[Bot]:
         yield client
 
 
+async def until_polling(api: FakeBotAPI) -> None:
+    """Wait until a getUpdates request is parked on the server."""
+    async with asyncio.timeout(5):
+        while api.long_polls_waiting == 0:
+            await asyncio.sleep(0.01)
+
+
 @pytest.fixture
 def timedelta_periods(monkeypatch: pytest.MonkeyPatch) -> None:
     # PTB 22.8 warns when it builds RetryAfter unless PTB_TIMEDELTA is set; warnings are errors.
@@ -226,7 +233,8 @@ async def test_unknown_method_and_token(api: FakeBotAPI, bot: Bot) -> None:
 
     async with FakeBotAPI(token="1:right") as strict:
         with pytest.raises(InvalidToken):
-            await Bot("1:wrong", base_url=strict.base_url).initialize()
+            async with Bot("1:wrong", base_url=strict.base_url):
+                pass
 
 
 def test_json_and_multipart_bodies_and_sync_wait() -> None:
@@ -319,8 +327,7 @@ async def test_newer_poll_terminates_older_and_webhook_blocks_polling(
     api: FakeBotAPI, bot: Bot
 ) -> None:
     older = asyncio.create_task(bot.get_updates(timeout=10))
-    await api.wait_for_async("getMe")  # ensure the fixture's call is in, then let the poll land
-    await asyncio.sleep(0.2)
+    await until_polling(api)
     async with Bot(DEFAULT_TOKEN, base_url=api.base_url) as other:
         assert await other.get_updates(timeout=0) == ()
     with pytest.raises(Conflict, match="(?i)terminated by other getUpdates"):
@@ -399,7 +406,7 @@ async def test_stop_is_fast_with_a_pending_long_poll() -> None:
     api = FakeBotAPI().start()
     async with Bot(DEFAULT_TOKEN, base_url=api.base_url) as bot:
         poll = asyncio.create_task(bot.get_updates(timeout=30))
-        await asyncio.sleep(0.2)
+        await until_polling(api)
         started = time.perf_counter()
         api.stop()
         assert time.perf_counter() - started < 2

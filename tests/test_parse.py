@@ -409,7 +409,7 @@ SNIFF = [
     (b"\xef\xbb\xbf\n\n  {\"id\": 1}", "", "jsonl"),
     (b"not json at all\n", "export.jsonl", "jsonl"),
     (b'<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>', "", "feed"),
-    (b'\xef\xbb\xbf<?xml version="1.0"?>\n<!-- c -->\n<feed xmlns="http://a.org/Atom">', "", "feed"),
+    (b'\xef\xbb\xbf<?xml version="1.0"?>\n<!-- c -->\n<feed xmlns="urn:a">', "", "feed"),
     (b'<?xml version="1.0"?><?xml-stylesheet href="s.xsl"?><rdf:RDF xmlns:rdf="x">', "", "feed"),
     (b"<?xml version='1.0'?>\n<unknown/>", "https://example.org/news.xml?page=2", "feed"),
     (b"<!DOCTYPE html>\n<html lang=en><head><title>x</title>", "", "html"),
@@ -467,7 +467,7 @@ def test_decode_real_sample_matches_utf8() -> None:
 
 
 def _reference_clean(text: str) -> str:
-    return clean(text.translate(parse_module._DROP))
+    return clean(parse_module._DROP.sub("", text))
 
 
 ODD = "\u00a0\u2009\u200b\u200d\u200e\u202b\u202c\u2066\ufeff\u00ad\u0301\t\r\n\x00\x07 \u212b"

@@ -733,6 +733,7 @@ class FakeBotAPI:
         self._transports: set[asyncio.Transport] = set()
         self._update_event: asyncio.Event | None = None
         self._poll_generation = 0
+        self._polls_waiting = 0
 
         self._methods: dict[str, tuple[str, Callable[[JSON], Any]]] = {}
         for name, handler in {
@@ -866,6 +867,11 @@ class FakeBotAPI:
     def base_file_url(self) -> str:
         """Value for PTB's ``base_file_url`` (file downloads answer 404)."""
         return f"http://127.0.0.1:{self.port}/file/bot"
+
+    @property
+    def long_polls_waiting(self) -> int:
+        """How many getUpdates requests are currently blocked waiting for updates."""
+        return self._polls_waiting
 
     @property
     def bot_user(self) -> JSON:
@@ -1304,6 +1310,13 @@ class FakeBotAPI:
         return self._long_poll(params, timeout, generation)
 
     async def _long_poll(self, params: JSON, seconds: float, generation: int) -> _Answer:
+        self._polls_waiting += 1
+        try:
+            return await self._wait_for_updates(params, seconds, generation)
+        finally:
+            self._polls_waiting -= 1
+
+    async def _wait_for_updates(self, params: JSON, seconds: float, generation: int) -> _Answer:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
         while True:

@@ -1,0 +1,193 @@
+"""The `newsbot` command line, run as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.botapi import FakeBotAPI
+
+TOKEN = "987654:SECRET-never-in-logs"
+
+
+def newsbot_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "NEWSBOT_"))}
+    env["NEWSBOT_DB"] = str(tmp_path / "cli.db")
+    env.update(extra)
+    return env
+
+
+def newsbot(tmp_path: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=tmp_path,
+        env=newsbot_env(tmp_path, **extra),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_run_without_token_says_so_in_one_line(tmp_path: Path) -> None:
+    result = newsbot(tmp_path, "run")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "TELEGRAM_BOT_TOKEN" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("NEWSBOT_POLL_SECONDS", "often"),
+        ("NEWSBOT_ADMIN_IDS", "12,bob"),
+        ("TELEGRAM_API_BASE_URL", "ftp://example"),
+        ("TELEGRAM_BOT_TOKEN", "not a token"),
+        ("NEWSBOT_PORT", "70000"),
+    ],
+)
+def test_malformed_settings_name_the_variable(tmp_path: Path, variable: str, value: str) -> None:
+    result = newsbot(tmp_path, "stats", **{variable: value})
+    assert result.returncode == 2
+    assert variable in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_settings_come_from_dotenv_and_the_environment_wins(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("NEWSBOT_DB=from-dotenv.db\nNEWSBOT_POLL_SECONDS=often\n")
+    bad = newsbot(tmp_path, "stats")
+    assert bad.returncode == 2 and "NEWSBOT_POLL_SECONDS" in bad.stderr
+    (tmp_path / ".env").write_text("NEWSBOT_DB=from-dotenv.db\n")
+    env = newsbot_env(tmp_path)
+    del env["NEWSBOT_DB"]
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "stats"], cwd=tmp_path, env=env, capture_output=True,
+        text=True, timeout=60, check=True,
+    )
+    assert "stories: 0" in result.stdout
+    assert (tmp_path / "from-dotenv.db").exists()
+
+
+def test_run_answers_over_the_bot_api_and_stops_on_sigterm(tmp_path: Path) -> None:
+    with FakeBotAPI() as api:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run"],
+            cwd=tmp_path,
+            env=newsbot_env(
+                tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=api.base_url
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            api.wait_for("setMyCommands", timeout=60)
+            api.message("/latest", 77)
+            [reply] = [
+                m for m in _wait_messages(api, 77) if "No stories yet" in m.plain_text
+            ]
+            assert reply.chat_id == 77
+        finally:
+            process.send_signal(signal.SIGTERM)
+            output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert "SECRET-never-in-logs" not in output
+    assert "newsbot started" in output
+
+
+def _wait_messages(api: FakeBotAPI, chat_id: int) -> list[object]:
+    calls = api.wait_for(lambda c: c.method == "sendMessage", timeout=30)
+    assert calls
+    return list(api.sent_messages(chat_id))
+
+
+def test_ingest_the_sample_article_with_every_field(tmp_path: Path, sample_article: Path) -> None:
+    result = newsbot(tmp_path, "ingest", str(sample_article))
+    assert result.returncode == 0, result.stderr
+    assert "1 new, 0 duplicate, 0 failed" in result.stdout
+    with sqlite3.connect(tmp_path / "cli.db") as db:
+        db.row_factory = sqlite3.Row
+        row = db.execute("SELECT * FROM stories").fetchone()
+    assert row["title"] == (
+        "Now, Putin offers 'military assistance' to Lukashenko to handle protests"
+    )
+    assert row["author"] == "Palki Sharma" and row["source"] == "WION"
+    assert row["place"] == "New Delhi, Delhi, India"
+    assert row["published"] == "2020-08-17T16:42:00+00:00"
+    assert (row["utc_offset"], row["zone"]) == (330, "IST")
+    assert row["caption"] and "Lukashenko and Putin" in row["caption"]
+    assert len(row["highlights"].split("\n")) == 2
+    assert [t for t, _ in json.loads(row["related_links"])] == [
+        "Belarus: Lukashenko gives nod to fresh elections, says it will happen after "
+        "adoption of new constitution",
+        "Find out how the political crisis in Belarus could unfold",
+    ]
+    assert row["body"].startswith("The independence square")
+    assert "Also read" not in row["body"] and "Read in App" not in row["body"]
+    again = newsbot(tmp_path, "ingest", str(sample_article))
+    assert "0 new, 1 duplicate, 0 failed" in again.stdout
+
+
+def test_ingest_the_whole_corpus_in_one_command(tmp_path: Path, corpus_dir: Path) -> None:
+    result = newsbot(tmp_path, "ingest", str(corpus_dir))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert not any("README" in line or ".tsv" in line for line in lines)
+    *_, total = lines
+    new, duplicate, failed = (int(part.split()[0]) for part in total[7:].split(", "))
+    assert new + duplicate == 2225 + 1000 and failed == 0
+    # The byte-identical BBC repeats (98 rows of bbc_duplicates.tsv) are never stored twice.
+    assert duplicate >= 98
+    with sqlite3.connect(tmp_path / "cli.db") as db:
+        assert db.execute("SELECT count(*) FROM stories").fetchone()[0] == new
+
+
+def test_ingest_reports_bad_items_with_file_and_line_and_goes_on(tmp_path: Path) -> None:
+    archive = tmp_path / "archive.jsonl"
+    good = {"id": "a", "title": "Good one", "text": "Body.", "published": "2024-05-01"}
+    archive.write_text(
+        "\n".join(
+            [
+                json.dumps(good),
+                "{not json",
+                json.dumps({"id": "b", "title": "", "text": "No title"}),
+                json.dumps({**good, "id": "c", "title": "Good two", "text": "Other body."}),
+            ]
+        )
+        + "\n"
+    )
+    missing = tmp_path / "missing.txt"
+    result = newsbot(tmp_path, "ingest", str(archive), str(missing))
+    assert result.returncode == 0
+    assert "2 new, 0 duplicate, 2 failed" in result.stdout
+    assert f"{archive}:2:" in result.stdout and f"{archive}:3:" in result.stdout
+    assert f"{missing}: " in result.stdout
+    only_bad = newsbot(tmp_path, "ingest", str(missing))
+    assert only_bad.returncode == 1
+
+
+def test_chat_command_works_without_a_token_on_the_bundled_samples(tmp_path: Path) -> None:
+    result = newsbot(tmp_path, "chat", "-c", "/latest")
+    assert result.returncode == 0, result.stderr
+    assert "loaded" in result.stdout and "sample stories" in result.stdout
+    assert "Latest stories" in result.stdout and result.stdout.count("/read_") == 5
+    card = newsbot(tmp_path, "chat", "-c", "/read_1")
+    assert "[#1 Summary]" in card.stdout and "loaded" not in card.stdout
+    interactive = subprocess.run(
+        [sys.executable, "-m", "bot", "chat"],
+        cwd=tmp_path,
+        env=newsbot_env(tmp_path),
+        input="/read 1\n#1\n/quit\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert interactive.returncode == 0, interactive.stderr
+    assert "Summary" in interactive.stdout.split("[#1 Summary]", 1)[1]
