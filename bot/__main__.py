@@ -97,8 +97,7 @@ def run(settings: Settings) -> int:
 
 def _print_report(report: SourceReport) -> None:
     print(
-        f"{report.source}: {report.new} new, {report.duplicate} duplicate, "
-        f"{report.failed} failed"
+        f"{report.source}: {report.new} new, {report.duplicate} duplicate, {report.failed} failed"
     )
     shown = report.errors[:20]
     for error in shown:
@@ -125,8 +124,8 @@ async def ingest_command(settings: Settings, sources: Sequence[str], *, progress
 
 def sample_paths() -> list[str]:
     """The demo stories bundled with the package."""
-    folder = resources.files("news") / "samples"
-    return sorted(str(Path(str(folder / p.name))) for p in folder.iterdir() if p.name.endswith(".txt"))
+    folder = Path(str(resources.files("news") / "samples"))
+    return sorted(str(path) for path in folder.glob("*.txt"))
 
 
 async def chat_command(settings: Settings, message: str | None) -> int:

@@ -4,6 +4,7 @@ and its start-up and shutdown."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -34,7 +35,7 @@ def build_application(
     post_init and closed in post_shutdown, HTML replies, Telegram's rate limits."""
     token = settings.token.reveal() if settings.token else OFFLINE_TOKEN
     context_types = ContextTypes(context=NewsContext, bot_data=BotData)
-    builder = (
+    builder: Any = (
         Application.builder()
         .token(token)
         .base_url(settings.api_base_url)

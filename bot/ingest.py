@@ -5,6 +5,7 @@ Every item's failure is reported with its file (and line) and never stops the re
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -104,49 +105,72 @@ async def _ingest_one(
     store: Store, source: str, report: SourceReport, progress: bool | None
 ) -> None:
     path = Path(source)
-    if not path.exists():
-        raise ParseError("no such file or folder")
-    with path.open("rb") as handle:
-        head = handle.read(_SNIFF_BYTES)
-    kind = sniff(head, path.name)
+    # File reads run in a thread: the bot's event loop must never wait on the disk.
+    kind = await asyncio.to_thread(_sniff_file, path)
     if kind == "jsonl":
         await _ingest_jsonl(store, path, report, progress)
     elif kind == "text":
-        article = parse_text_article(decode(path.read_bytes()))
+        data = await asyncio.to_thread(path.read_bytes)
+        article = parse_text_article(decode(data))
         report.count(await store.add_articles([article]))
     else:
         raise ParseError(f"{kind} files are not supported here yet")
 
 
-async def _ingest_jsonl(
-    store: Store, path: Path, report: SourceReport, progress: bool | None
-) -> None:
-    size = path.stat().st_size
-    batch: list[Article] = []
-    with (
-        path.open("rb") as handle,
-        tqdm(
-            total=size,
+def _sniff_file(path: Path) -> str:
+    if not path.exists():
+        raise ParseError("no such file or folder")
+    with path.open("rb") as handle:
+        return sniff(handle.read(_SNIFF_BYTES), path.name)
+
+
+class _JsonlBatches:
+    """Reads a JSON Lines archive a batch of parsed records at a time (in a worker thread),
+    advancing a progress bar by bytes read."""
+
+    def __init__(self, path: Path, report: SourceReport, progress: bool | None) -> None:
+        self._path = path
+        self._report = report
+        self._handle = path.open("rb")
+        self._bar = tqdm(
+            total=path.stat().st_size,
             unit="B",
             unit_scale=True,
             desc=path.name[:30],
             disable=not progress if progress is not None else None,
             leave=False,
-        ) as bar,
-    ):
+        )
+        self._records = parse_jsonl(self._lines())
 
-        def lines() -> Iterator[str]:
-            for raw in handle:
-                bar.update(len(raw))
-                yield raw.decode("utf-8", errors="replace")
+    def _lines(self) -> Iterator[str]:
+        for raw in self._handle:
+            self._bar.update(len(raw))
+            yield raw.decode("utf-8", errors="replace")
 
-        for line_no, result in parse_jsonl(lines()):
+    def next_batch(self) -> list[Article]:
+        """Up to BATCH good records; bad ones are reported with their line."""
+        batch: list[Article] = []
+        for line_no, result in self._records:
             if isinstance(result, ParseError):
-                report.fail(f"{path}:{line_no}", str(result))
+                self._report.fail(f"{self._path}:{line_no}", str(result))
                 continue
             batch.append(result)
             if len(batch) >= BATCH:
-                report.count(await store.add_articles(batch))
-                batch = []
-        if batch:
+                break
+        return batch
+
+    def close(self) -> None:
+        """Close the file and the progress bar."""
+        self._bar.close()
+        self._handle.close()
+
+
+async def _ingest_jsonl(
+    store: Store, path: Path, report: SourceReport, progress: bool | None
+) -> None:
+    batches = await asyncio.to_thread(_JsonlBatches, path, report, progress)
+    try:
+        while batch := await asyncio.to_thread(batches.next_batch):
             report.count(await store.add_articles(batch))
+    finally:
+        batches.close()

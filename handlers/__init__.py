@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 from dataclasses import dataclass
 
 from telegram import BotCommand, Update
@@ -14,7 +15,7 @@ from handlers import search, stories
 from handlers.context import NewsApp, NewsContext
 from handlers.errors import on_error
 
-Callback = Callable[[Update, NewsContext], Awaitable[None]]
+Callback = Callable[[Update, NewsContext], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +69,8 @@ _BY_NAME = {c.name: c for c in COMMANDS}
 async def underscore_command(update: Update, context: NewsContext) -> None:
     """Route `/read_12` (and `/read_12@BotName`) to the handler of `/read 12`."""
     message = update.effective_message
-    assert message is not None and message.text is not None
+    assert message is not None
+    assert message.text is not None
     match = _UNDERSCORE.match(message.text)
     assert match is not None
     name, story_id, target = match.groups()

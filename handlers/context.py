@@ -19,7 +19,7 @@ class BotData:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-class NewsContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):
+class NewsContext(CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], BotData]):
     """CallbackContext with typed access to the store."""
 
     @property
@@ -31,6 +31,4 @@ class NewsContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], 
         return store
 
 
-NewsApp = Application[
-    ExtBot[None], NewsContext, dict[Any, Any], dict[Any, Any], BotData, Any
-]
+NewsApp = Application[ExtBot[None], NewsContext, dict[Any, Any], dict[Any, Any], BotData, Any]

@@ -82,9 +82,7 @@ def story_card(story: Story) -> str:
         parts.append("<i>" + " · ".join(people) + "</i>")
     if story.highlights:
         parts.append(bullets(story.highlights))
-    parts.append(
-        f"/summary_{story.id} · /full_{story.id} · /related_{story.id}"
-    )
+    parts.append(f"/summary_{story.id} · /full_{story.id} · /related_{story.id}")
     return fit("\n\n".join(parts[:-1]), parts[-1])
 
 
@@ -101,9 +99,7 @@ def fit(body_html: str, footer_html: str = "") -> str:
     return f"{kept}\n\n{footer_html}" if footer_html else kept
 
 
-def split_text(
-    title_html: str, paragraphs: Sequence[str], limit: int = MAX_MESSAGE
-) -> list[str]:
+def split_text(title_html: str, paragraphs: Sequence[str], limit: int = MAX_MESSAGE) -> list[str]:
     """Long text as messages split at paragraph boundaries, each numbered (1/3) when there
     is more than one; a paragraph longer than a message is cut at sentences, then words."""
     # Leave room for the "(12/34)" marker and the title on the first message.

@@ -14,9 +14,9 @@ PER_PAGE = 5
 MAX_PAGE = 200
 
 SEARCH_HELP = (
-    "Type words to find (all must appear), <code>\"a phrase\"</code>, <code>OR</code> "
+    'Type words to find (all must appear), <code>"a phrase"</code>, <code>OR</code> '
     "between words, <code>-word</code> to leave a word out, <code>category:sport</code> "
-    "or <code>source:bbc</code>. Example: <code>/search \"climate change\" -opinion</code>"
+    'or <code>source:bbc</code>. Example: <code>/search "climate change" -opinion</code>'
 )
 
 
@@ -78,7 +78,8 @@ async def search_text(update: Update, context: NewsContext) -> None:
 async def page_button(update: Update, context: NewsContext) -> None:
     """Show another page of a search, editing the results message in place."""
     callback = update.callback_query
-    assert callback is not None and callback.data is not None
+    assert callback is not None
+    assert callback.data is not None
     _, raw_id, raw_page = callback.data.split(":", 2)
     try:
         text = await context.store.saved_query(int(raw_id))

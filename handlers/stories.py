@@ -83,7 +83,9 @@ async def latest(update: Update, context: NewsContext) -> None:
             note = f"\n\n<i>/latest shows at most {LATEST_MAX} stories.</i>"
     heads = await context.store.latest(count)
     if not heads:
-        await reply(update, "No stories yet. An operator adds them with <code>newsbot ingest</code>.")
+        await reply(
+            update, "No stories yet. An operator adds them with <code>newsbot ingest</code>."
+        )
         return
     await reply(update, fit("<b>Latest stories</b>\n\n" + story_list(heads), note.strip()))
 
@@ -176,7 +178,9 @@ async def send_related(update: Update, context: NewsContext, story: Story) -> No
                 lines.append(f"• {esc(link.title)}")
         if lines:
             sections.append("<i>Also read (from the article)</i>\n" + "\n".join(lines))
-    similar = [h for h in await store.more_like_this(story, RELATED_SIMILAR + 1) if h.id not in shown]
+    similar = [
+        h for h in await store.more_like_this(story, RELATED_SIMILAR + 1) if h.id not in shown
+    ]
     if similar:
         sections.append("<i>Similar stories</i>\n\n" + story_list(similar[:RELATED_SIMILAR]))
     if len(sections) == 1:
@@ -187,7 +191,8 @@ async def send_related(update: Update, context: NewsContext, story: Story) -> No
 async def story_button(update: Update, context: NewsContext) -> None:
     """Answer the Summary / Full text / Related buttons under a story card."""
     query = update.callback_query
-    assert query is not None and query.data is not None
+    assert query is not None
+    assert query.data is not None
     action, _, raw_id = query.data.partition(":")
     story_id = int(raw_id) if raw_id.isdigit() else 0
     try:

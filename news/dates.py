@@ -130,7 +130,7 @@ def _parse_loose(text: str) -> ParsedDate | None:
         value = match.group()
         if kind in ("ymd", "dmy"):
             # Numeric dates are year-month-day or day-month-year (never US month/day/year).
-            if year is not None:
+            if year is not None or month is not None or day is not None:
                 return None
             n = "1" if kind == "ymd" else "2"
             year, month, day = (int(match.group(g + n)) for g in "ymd")

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import feedparser
+from feedparser.encodings import convert_to_utf8
 import lxml.etree
 import lxml.html
 
@@ -174,6 +175,8 @@ def check_entities(data: bytes) -> None:
         parser.Parse(data, True)
     except _RootReached:
         return
+    except FeedError:
+        raise
     except (xml.parsers.expat.ExpatError, ValueError, LookupError):
         pass
     # Expat could not read the prolog (an encoding it lacks, or broken markup, where the
@@ -456,13 +459,13 @@ def parse_feed(data: bytes, *, url: str, content_type: str | None = None) -> Par
     malformed feed that can still be read gives its entries and a `warning`."""
     if not data.strip():
         raise FeedError("empty response: no feed")
-    check_entities(data)
+    headers = {"content-type": _xml_content_type(content_type), "content-location": url}
+    # Check the document exactly as feedparser's parsers will see it (converted to UTF-8
+    # from whatever the server or the document declared), so no encoding hides a DTD.
+    check_entities(convert_to_utf8(dict(headers), data, {}))
     parsed = feedparser.parse(
         data,
-        response_headers={
-            "content-type": _xml_content_type(content_type),
-            "content-location": url,
-        },
+        response_headers=headers,
         resolve_relative_uris=True,
         sanitize_html=True,
     )

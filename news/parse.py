@@ -78,17 +78,21 @@ _BYLINE = re.compile(
 )
 _DATE_KEY = re.compile(
     r"(?<![\w-])(?:(?:first|last)\s+)?(?P<key>published|updated|posted|modified)"
-    r"(?:\s+(?:on|at))?\s*:\s*",
+    r"(?:\s+(?:on|at))?(?:\s*(?P<colon>:)\s*|\s+)",
     re.IGNORECASE,
 )
 _CAPTION = re.compile(
     r"(?P<text>.*?)\s*\(?\s*(?P<key>Photograph|Photo|Image|Picture|Pic|PHOTOGRAPH|PHOTO|IMAGE"
     r"|PICTURE)(?:\s+[Cc]redit)?\s*:\s*[(\[]?\s*(?P<credit>[^()\[\]]{1,80}?)\s*[)\]]?\s*\)?"
 )
+# Substrings of every caption keyword: a cheap test before the regex.
+_CAPTION_KEYS = ("Photo", "PHOTO", "Image", "IMAGE", "Pic", "PIC")
 _ALSO_READ = re.compile(
     r"(?:also\s+read|read\s+also|also\s+see|see\s+also|read\s+more|must\s+read|don'?t\s+miss"
     r"|related(?:\s+(?:story|stories|article|articles|news|reading))?"
-    r"|more\s+on\s+this(?:\s+story)?)\s*(?:[:|]|\s[-\u2013\u2014](?:\s|$)|[-\u2013\u2014]\s)\s*(?P<title>.*)",
+    r"|more\s+on\s+this(?:\s+story)?)"
+    # then a separator: "Also read:", "ALSO READ |", "Also read - " (not "Also read-only")
+    r"\s*(?:[:|]|\s[-\u2013\u2014](?:\s|$)|[-\u2013\u2014]\s)\s*(?P<title>.*)",
     re.IGNORECASE,
 )
 _TRAILING_URL = re.compile(r"\s*[(\[<]?\s*(?P<url>https?://[^\s)\]>]+)\s*[)\]>]?\s*$")
@@ -236,7 +240,7 @@ def _parse_byline(line: str) -> _Byline | None:
 def _caption(line: str) -> str | None:
     """`Lukashenko and Putin Photograph:( Reuters )` -> `Lukashenko and Putin (Photograph:
     Reuters)`; None when the line is not a photo caption."""
-    if len(line) > _MAX_TITLE:
+    if len(line) > _MAX_TITLE or not any(key in line for key in _CAPTION_KEYS):
         return None
     match = _CAPTION.fullmatch(line)
     if match is None:
@@ -260,21 +264,23 @@ class _Dateline:
 def _parse_dateline(line: str, *, in_header: bool) -> _Dateline | None:
     """`New Delhi Published: Aug 17, 2020, 10:12 PM(IST) | Updated: ...`, or None.
 
-    In the header a line with the keyword counts even when its date is unreadable; further down
-    every date on the line must parse, so a sentence with "published:" in it stays body text.
+    Every date on the line must parse, so a sentence such as "Updated figures show ..." stays
+    body text; only in the header does `Published: <unreadable>` (with its colon) still count.
     """
-    pieces = _DATE_KEY.split(line)
-    if len(pieces) < 3:
+    keys = list(_DATE_KEY.finditer(line))
+    if not keys:
         return None
-    prefix = pieces[0].strip(_PUNCT + ",\u00b7\u2022")
+    prefix = line[: keys[0].start()].strip(_PUNCT + ",\u00b7\u2022")
     published = updated = None
-    for key, value in zip(pieces[1::2], pieces[2::2], strict=True):
+    for index, key in enumerate(keys):
+        end = keys[index + 1].start() if index + 1 < len(keys) else len(line)
+        value = line[key.end() : end]
         parsed = parse_date(value.strip(_PUNCT + ",\u00b7\u2022"))
         if parsed is None:
-            if not in_header:
+            if not (in_header and key.group("colon")):
                 return None
             logger.debug("unreadable date in dateline: %r", value)
-        elif key.casefold() in ("published", "posted"):
+        elif key.group("key").casefold() in ("published", "posted"):
             published = published or parsed
         else:
             updated = updated or parsed
@@ -340,7 +346,7 @@ def _structure(line: str) -> str | None:
     """What a structural (non-title) line is, for the "no title" error; None for text."""
     if _parse_byline(line) is not None:
         return "a byline"
-    if _DATE_KEY.search(line) is not None and _parse_dateline(line, in_header=False):
+    if _parse_dateline(line, in_header=False):
         return "a dateline"
     if _HIGHLIGHTS.fullmatch(line):
         return "the 'Story highlights' marker"

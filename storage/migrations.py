@@ -85,7 +85,9 @@ async def migrate(db: aiosqlite.Connection) -> list[str]:
         # the step and its record commit together or not at all.
         try:
             await db.execute("BEGIN IMMEDIATE")
-            async with db.execute("SELECT 1 FROM migrations WHERE name = ?", (migration.name,)) as c:
+            async with db.execute(
+                "SELECT 1 FROM migrations WHERE name = ?", (migration.name,)
+            ) as c:
                 if await c.fetchone():  # another process applied it meanwhile
                     await db.execute("ROLLBACK")
                     continue

@@ -225,7 +225,9 @@ class Store:
         if not wanted:
             return {}
         marks = ",".join("?" * len(wanted))
-        rows = await self._all(f"SELECT {_HEAD_COLUMNS} FROM stories WHERE id IN ({marks})", wanted)
+        rows = await self._all(
+            f"SELECT {_HEAD_COLUMNS} FROM stories WHERE id IN ({marks})", wanted
+        )
         return {row[0]: _head(row) for row in rows}
 
     async def latest(self, limit: int, offset: int = 0) -> list[StoryHead]:

@@ -25,9 +25,7 @@ class Reader:
         return len(self.api.sent_messages(self.chat_id))
 
     async def _collect(self, before: int, replies: int) -> list[SentMessage]:
-        sent = await self.api.wait_for_messages(
-            before + replies, chat_id=self.chat_id, timeout=10
-        )
+        sent = await self.api.wait_for_messages(before + replies, chat_id=self.chat_id, timeout=10)
         return sent[before:]
 
     async def say(self, text: str, replies: int = 1) -> list[SentMessage]:

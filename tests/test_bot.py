@@ -50,9 +50,18 @@ ARTICLES = [
         "The tidal barrier buys time, but climate change will keep raising the sea.",
         category="opinion",
     ),
-    story(4, "Rovers win the cup", "Rovers won the county cup with a late header.", category="sport"),
-    story(5, "Night buses return", "Night buses return to town after five years.", category="local"),
-    story(6, "Library repair cafe opens", "The library opens a repair cafe for phones.", category="local"),
+    story(
+        4, "Rovers win the cup", "Rovers won the county cup with a late header.", category="sport"
+    ),
+    story(
+        5, "Night buses return", "Night buses return to town after five years.", category="local"
+    ),
+    story(
+        6,
+        "Library repair cafe opens",
+        "The library opens a repair cafe for phones.",
+        category="local",
+    ),
     story(7, "Tom & Jerry <b>bold</b> claims", "Text with <tags> & ampersands.", category="odd"),
 ]
 
@@ -84,7 +93,8 @@ async def test_menu_is_published_from_the_command_table(bot: Any, botapi: FakeBo
     [call] = botapi.calls("setMyCommands")
     published = [c["command"] for c in call.params["commands"]]
     assert published == [c.name for c in handlers.COMMANDS if c.menu]
-    assert "read" in published and "start" not in published
+    assert "read" in published
+    assert "start" not in published
 
 
 async def test_start_and_help_list_the_commands(bot: Any, reader: Reader) -> None:
@@ -116,7 +126,9 @@ async def test_latest_lists_newest_first_with_read_links(
     assert two.count("/read_") == 2
 
 
-async def test_latest_bad_counts_get_usage(bot: Any, reader: Reader, seeded: dict[str, int]) -> None:
+async def test_latest_bad_counts_get_usage(
+    bot: Any, reader: Reader, seeded: dict[str, int]
+) -> None:
     for bad in ("/latest abc", "/latest 0", "/latest -3", "/latest 99999999999"):
         assert "/latest 10" in await reader.ask(bad), bad
     many = await reader.ask("/latest 100")
@@ -129,19 +141,22 @@ async def test_read_card_has_buttons_that_answer(
 ) -> None:
     story_id = seeded["Council approves tidal barrier"]
     [card] = await reader.say(f"/read {story_id}")
-    assert "Test Wire" in card.plain_text and "1 Mar 2025, 13:00 UTC" in card.plain_text
+    assert "Test Wire" in card.plain_text
+    assert "1 Mar 2025, 13:00 UTC" in card.plain_text
     assert buttons(card) == ["Summary", "Full text", "Related", "Original"]
     original = card.reply_markup["inline_keyboard"][1][0]  # type: ignore[index]
     assert original["url"] == "https://news.example.com/barrier"
 
     [summary] = await reader.press(card, "Summary")
-    assert "Summary" in summary.plain_text and "barrier" in summary.plain_text
+    assert "Summary" in summary.plain_text
+    assert "barrier" in summary.plain_text
     [full] = await reader.press(card, "Full text")
     assert "Critics say the barrier cost" in full.plain_text
     [related] = await reader.press(card, "Related")
     assert f"/read_{seeded['Orchards blossom early']}" in related.plain_text
     answered = botapi.calls("answerCallbackQuery")
-    assert len(answered) == 3 and all(c.ok for c in answered)
+    assert len(answered) == 3
+    assert all(c.ok for c in answered)
 
 
 async def test_command_forms_underscore_and_group(
@@ -170,12 +185,14 @@ async def test_highlights_publishers_else_generated_and_stored(
     assert "• Councillors voted 31 to 4 for the barrier." in with_own
     orchard = seeded["Orchards blossom early"]
     generated = await reader.ask(f"/highlights {orchard}")
-    assert "Key sentences" in generated and "•" in generated
+    assert "Key sentences" in generated
+    assert "•" in generated
     with sqlite3.connect(db_path) as db:
         stored = db.execute(
             "SELECT generated_highlights FROM stories WHERE id = ?", (orchard,)
         ).fetchone()[0]
-    assert stored and stored.split("\n")[0] in generated
+    assert stored
+    assert stored.split("\n")[0] in generated
 
 
 async def test_summary_is_computed_once_and_stored(
@@ -188,7 +205,8 @@ async def test_summary_is_computed_once_and_stored(
             "UPDATE stories SET summary = ? WHERE id = ?", ('["Stored sentence."]', story_id)
         )
     second = await reader.ask(f"/summary {story_id}")
-    assert "Stored sentence." in second and "Stored sentence." not in first
+    assert "Stored sentence." in second
+    assert "Stored sentence." not in first
 
 
 async def test_full_text_splits_long_stories_into_numbered_messages(
@@ -212,9 +230,7 @@ async def test_full_text_splits_long_stories_into_numbered_messages(
     for i in range(40):
         assert f"Paragraph {i}:" in joined
     # Paragraphs are never cut: each appears whole in one message.
-    assert all(
-        any(p.strip() in m.plain_text for m in sent) for p in paragraphs
-    )
+    assert all(any(p.strip() in m.plain_text for m in sent) for p in paragraphs)
 
 
 async def test_related_resolves_article_links_and_finds_similar(
@@ -232,14 +248,21 @@ async def test_search_ranks_filters_and_pages(
     bot: Any, reader: Reader, seeded: dict[str, int]
 ) -> None:
     text = await reader.ask("/search barrier")
-    assert text.index("Council approves tidal barrier") < text.index("Library") if "Library" in text else True
+    assert (
+        text.index("Council approves tidal barrier") < text.index("Library")
+        if "Library" in text
+        else True
+    )
     assert f"/read_{seeded['Opinion: the barrier buys time']}" in text
     excluded = await reader.ask("/search barrier -opinion")
-    assert "Opinion: the barrier" not in excluded and "Council approves" in excluded
+    assert "Opinion: the barrier" not in excluded
+    assert "Council approves" in excluded
     phrase = await reader.ask('/search "climate change" category:climate')
-    assert "Orchards blossom early" in phrase and "Opinion" not in phrase
+    assert "Orchards blossom early" in phrase
+    assert "Opinion" not in phrase
     either = await reader.ask("/search rovers OR buses")
-    assert "Rovers win the cup" in either and "Night buses return" in either
+    assert "Rovers win the cup" in either
+    assert "Night buses return" in either
     plain = await reader.ask("repair cafe")
     assert "Library repair cafe opens" in plain
 
@@ -248,14 +271,18 @@ async def test_search_paging_buttons_edit_the_results(
     bot: Any, botapi: FakeBotAPI, reader: Reader, db_path: Path
 ) -> None:
     store = await Store.open(db_path)
-    await store.add_articles([story(i, f"Harbour news {i}", f"Harbour item {i}.") for i in range(12)])
+    await store.add_articles(
+        [story(i, f"Harbour news {i}", f"Harbour item {i}.") for i in range(12)]
+    )
     await store.close()
     [first] = await reader.say("/search harbour")
     assert first.plain_text.count("/read_") == 5
     assert buttons(first) == ["Next ›"]
     [second] = await reader.press(first, "Next ›")
-    assert second.method == "editMessageText" and second.message_id == first.message_id
-    assert "6. " in second.plain_text and "page 2" in second.plain_text
+    assert second.method == "editMessageText"
+    assert second.message_id == first.message_id
+    assert "6. " in second.plain_text
+    assert "page 2" in second.plain_text
     assert buttons(second) == ["‹ Previous", "Next ›"]
     [third] = await reader.press(second, "Next ›")
     assert third.plain_text.count("/read_") == 2

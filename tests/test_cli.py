@@ -39,7 +39,8 @@ def test_run_without_token_says_so_in_one_line(tmp_path: Path) -> None:
     result = newsbot(tmp_path, "run")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "TELEGRAM_BOT_TOKEN" in lines[0]
+    assert len(lines) == 1
+    assert "TELEGRAM_BOT_TOKEN" in lines[0]
     assert "Traceback" not in result.stderr
 
 
@@ -56,20 +57,27 @@ def test_run_without_token_says_so_in_one_line(tmp_path: Path) -> None:
 def test_malformed_settings_name_the_variable(tmp_path: Path, variable: str, value: str) -> None:
     result = newsbot(tmp_path, "stats", **{variable: value})
     assert result.returncode == 2
-    assert variable in result.stderr and "Traceback" not in result.stderr
+    assert variable in result.stderr
+    assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_settings_come_from_dotenv_and_the_environment_wins(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("NEWSBOT_DB=from-dotenv.db\nNEWSBOT_POLL_SECONDS=often\n")
     bad = newsbot(tmp_path, "stats")
-    assert bad.returncode == 2 and "NEWSBOT_POLL_SECONDS" in bad.stderr
+    assert bad.returncode == 2
+    assert "NEWSBOT_POLL_SECONDS" in bad.stderr
     (tmp_path / ".env").write_text("NEWSBOT_DB=from-dotenv.db\n")
     env = newsbot_env(tmp_path)
     del env["NEWSBOT_DB"]
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "stats"], cwd=tmp_path, env=env, capture_output=True,
-        text=True, timeout=60, check=True,
+        [sys.executable, "-m", "bot", "stats"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     assert "stories: 0" in result.stdout
     assert (tmp_path / "from-dotenv.db").exists()
@@ -90,9 +98,7 @@ def test_run_answers_over_the_bot_api_and_stops_on_sigterm(tmp_path: Path) -> No
         try:
             api.wait_for("setMyCommands", timeout=60)
             api.message("/latest", 77)
-            [reply] = [
-                m for m in _wait_messages(api, 77) if "No stories yet" in m.plain_text
-            ]
+            [reply] = [m for m in _wait_messages(api, 77) if "No stories yet" in m.plain_text]
             assert reply.chat_id == 77
         finally:
             process.send_signal(signal.SIGTERM)
@@ -118,11 +124,13 @@ def test_ingest_the_sample_article_with_every_field(tmp_path: Path, sample_artic
     assert row["title"] == (
         "Now, Putin offers 'military assistance' to Lukashenko to handle protests"
     )
-    assert row["author"] == "Palki Sharma" and row["source"] == "WION"
+    assert row["author"] == "Palki Sharma"
+    assert row["source"] == "WION"
     assert row["place"] == "New Delhi, Delhi, India"
     assert row["published"] == "2020-08-17T16:42:00+00:00"
     assert (row["utc_offset"], row["zone"]) == (330, "IST")
-    assert row["caption"] and "Lukashenko and Putin" in row["caption"]
+    assert row["caption"]
+    assert "Lukashenko and Putin" in row["caption"]
     assert len(row["highlights"].split("\n")) == 2
     assert [t for t, _ in json.loads(row["related_links"])] == [
         "Belarus: Lukashenko gives nod to fresh elections, says it will happen after "
@@ -130,7 +138,8 @@ def test_ingest_the_sample_article_with_every_field(tmp_path: Path, sample_artic
         "Find out how the political crisis in Belarus could unfold",
     ]
     assert row["body"].startswith("The independence square")
-    assert "Also read" not in row["body"] and "Read in App" not in row["body"]
+    assert "Also read" not in row["body"]
+    assert "Read in App" not in row["body"]
     again = newsbot(tmp_path, "ingest", str(sample_article))
     assert "0 new, 1 duplicate, 0 failed" in again.stdout
 
@@ -142,7 +151,8 @@ def test_ingest_the_whole_corpus_in_one_command(tmp_path: Path, corpus_dir: Path
     assert not any("README" in line or ".tsv" in line for line in lines)
     *_, total = lines
     new, duplicate, failed = (int(part.split()[0]) for part in total[7:].split(", "))
-    assert new + duplicate == 2225 + 1000 and failed == 0
+    assert new + duplicate == 2225 + 1000
+    assert failed == 0
     # The byte-identical BBC repeats (98 rows of bbc_duplicates.tsv) are never stored twice.
     assert duplicate >= 98
     with sqlite3.connect(tmp_path / "cli.db") as db:
@@ -167,7 +177,8 @@ def test_ingest_reports_bad_items_with_file_and_line_and_goes_on(tmp_path: Path)
     result = newsbot(tmp_path, "ingest", str(archive), str(missing))
     assert result.returncode == 0
     assert "2 new, 0 duplicate, 2 failed" in result.stdout
-    assert f"{archive}:2:" in result.stdout and f"{archive}:3:" in result.stdout
+    assert f"{archive}:2:" in result.stdout
+    assert f"{archive}:3:" in result.stdout
     assert f"{missing}: " in result.stdout
     only_bad = newsbot(tmp_path, "ingest", str(missing))
     assert only_bad.returncode == 1
@@ -176,10 +187,13 @@ def test_ingest_reports_bad_items_with_file_and_line_and_goes_on(tmp_path: Path)
 def test_chat_command_works_without_a_token_on_the_bundled_samples(tmp_path: Path) -> None:
     result = newsbot(tmp_path, "chat", "-c", "/latest")
     assert result.returncode == 0, result.stderr
-    assert "loaded" in result.stdout and "sample stories" in result.stdout
-    assert "Latest stories" in result.stdout and result.stdout.count("/read_") == 5
+    assert "loaded" in result.stdout
+    assert "sample stories" in result.stdout
+    assert "Latest stories" in result.stdout
+    assert result.stdout.count("/read_") == 5
     card = newsbot(tmp_path, "chat", "-c", "/read_1")
-    assert "[#1 Summary]" in card.stdout and "loaded" not in card.stdout
+    assert "[#1 Summary]" in card.stdout
+    assert "loaded" not in card.stdout
     interactive = subprocess.run(
         [sys.executable, "-m", "bot", "chat"],
         cwd=tmp_path,

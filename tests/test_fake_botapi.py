@@ -63,13 +63,6 @@ async def bot(api: FakeBotAPI) -> AsyncIterator[Bot]:
         yield client
 
 
-async def until_polling(api: FakeBotAPI) -> None:
-    """Wait until a getUpdates request is parked on the server."""
-    async with asyncio.timeout(5):
-        while api.long_polls_waiting == 0:
-            await asyncio.sleep(0.01)
-
-
 @pytest.fixture
 def timedelta_periods(monkeypatch: pytest.MonkeyPatch) -> None:
     # PTB 22.8 warns when it builds RetryAfter unless PTB_TIMEDELTA is set; warnings are errors.
@@ -98,6 +91,7 @@ async def test_bot_initialises_sends_and_edits(api: FakeBotAPI, bot: Bot) -> Non
     edited = await bot.edit_message_text(
         "Updated", chat_id=42, message_id=sent.message_id, reply_markup=KEYBOARD
     )
+    assert not isinstance(edited, bool)
     assert edited.text == "Updated"
     assert edited.reply_markup == KEYBOARD
     messages = api.sent_messages(chat_id=42)
@@ -127,7 +121,7 @@ async def test_message_ids_increase_and_keyboards_echo(api: FakeBotAPI, bot: Bot
 
 async def test_edit_rules_match_telegram(bot: Bot) -> None:
     sent = await bot.send_message(3, "same", reply_markup=KEYBOARD)
-    with pytest.raises(BadRequest, match="(?i)message is not modified"):
+    with pytest.raises(BadRequest, match=r"(?i)message is not modified"):
         await bot.edit_message_text(
             "same", chat_id=3, message_id=sent.message_id, reply_markup=KEYBOARD
         )
@@ -138,11 +132,11 @@ async def test_edit_rules_match_telegram(bot: Bot) -> None:
 
 
 async def test_text_validation(bot: Bot) -> None:
-    with pytest.raises(BadRequest, match='(?i)Unsupported start tag "" at byte offset 2'):
+    with pytest.raises(BadRequest, match=r'(?i)Unsupported start tag "" at byte offset 2'):
         await bot.send_message(1, "a < b", parse_mode="HTML")
-    with pytest.raises(BadRequest, match="(?i)message is too long"):
+    with pytest.raises(BadRequest, match=r"(?i)message is too long"):
         await bot.send_message(1, "x" * 4097)
-    with pytest.raises(BadRequest, match="(?i)BUTTON_DATA_INVALID"):
+    with pytest.raises(BadRequest, match=r"(?i)BUTTON_DATA_INVALID"):
         await bot.send_message(
             1,
             "hi",
@@ -192,7 +186,7 @@ async def test_other_methods(api: FakeBotAPI, bot: Bot) -> None:
     commands = [BotCommand("start", "Begin"), BotCommand("search", "Find stories")]
     assert await bot.set_my_commands(commands)
     assert list(await bot.get_my_commands()) == commands
-    with pytest.raises(BadRequest, match="(?i)BOT_COMMAND_INVALID"):
+    with pytest.raises(BadRequest, match=r"(?i)BOT_COMMAND_INVALID"):
         await bot.set_my_commands([BotCommand("Start", "uppercase is refused")])
     assert await bot.delete_my_commands()
     assert list(await bot.get_my_commands()) == []
@@ -219,7 +213,7 @@ async def test_chat_members_and_admins(api: FakeBotAPI, bot: Bot) -> None:
     ]
     assert (await bot.get_chat_member(-100200, 12)).status == "administrator"
     assert (await bot.get_chat_member(-100200, 99)).status == "member"
-    with pytest.raises(BadRequest, match="(?i)no administrators in the private chat"):
+    with pytest.raises(BadRequest, match=r"(?i)no administrators in the private chat"):
         await bot.get_chat_administrators(7)
 
 
@@ -327,14 +321,14 @@ async def test_newer_poll_terminates_older_and_webhook_blocks_polling(
     api: FakeBotAPI, bot: Bot
 ) -> None:
     older = asyncio.create_task(bot.get_updates(timeout=10))
-    await until_polling(api)
+    await api.wait_until_polling()
     async with Bot(DEFAULT_TOKEN, base_url=api.base_url) as other:
         assert await other.get_updates(timeout=0) == ()
-    with pytest.raises(Conflict, match="(?i)terminated by other getUpdates"):
+    with pytest.raises(Conflict, match=r"(?i)terminated by other getUpdates"):
         await older
 
     assert await bot.set_webhook("https://example.invalid/hook")
-    with pytest.raises(Conflict, match="(?i)webhook is active"):
+    with pytest.raises(Conflict, match=r"(?i)webhook is active"):
         await bot.get_updates(timeout=0)
     assert await bot.delete_webhook()
 
@@ -406,7 +400,7 @@ async def test_stop_is_fast_with_a_pending_long_poll() -> None:
     api = FakeBotAPI().start()
     async with Bot(DEFAULT_TOKEN, base_url=api.base_url) as bot:
         poll = asyncio.create_task(bot.get_updates(timeout=30))
-        await until_polling(api)
+        await api.wait_until_polling()
         started = time.perf_counter()
         api.stop()
         assert time.perf_counter() - started < 2
@@ -425,7 +419,7 @@ async def test_injected_failures_surface_as_ptb_exceptions(api: FakeBotAPI, bot:
     assert caught_retry.value.retry_after == dtm.timedelta(seconds=3)
 
     api.fail_next(error=forbidden())
-    with pytest.raises(Forbidden, match="(?i)bot was blocked by the user"):
+    with pytest.raises(Forbidden, match=r"(?i)bot was blocked by the user"):
         await bot.send_message(1, "x")
 
     api.fail_next(error=chat_migrated(-100777))
@@ -439,7 +433,7 @@ async def test_injected_failures_surface_as_ptb_exceptions(api: FakeBotAPI, bot:
     assert not isinstance(caught_server.value, BadRequest)
 
     api.fail_next("editMessageText", error=bad_request("message to edit not found"))
-    with pytest.raises(BadRequest, match="^Message to edit not found$"):
+    with pytest.raises(BadRequest, match=r"^Message to edit not found$"):
         await bot.edit_message_text("x", chat_id=1, message_id=1)
 
     assert (await bot.send_message(1, "fine")).text == "fine"

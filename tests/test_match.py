@@ -45,6 +45,8 @@ VOCABULARY = [
     "news",
     "World",
 ]
+# Half the words come from this core, so that phrases often meet column boundaries.
+CORE = ["protest", "Belarus", "minsk", "e-mail"]
 CATEGORIES = [None, "sport", "Tech", "biotech", "opinion", "opinions", "US", "intl_world"]
 SOURCES = [None, "BBC News", "CNN", "bbc", "World News Tonight"]
 FILTER_VALUES = ["sport", "tech", "opinion", "us", "world", "bbc", "news", "bbc news", "cnn"]
@@ -53,7 +55,8 @@ SEPARATORS = [" ", " ", " ", ", ", ". ", " - ", "\n", ": "]
 
 @st.composite
 def texts(draw: st.DrawFn, min_words: int, max_words: int) -> str:
-    chosen = draw(st.lists(st.sampled_from(VOCABULARY), min_size=min_words, max_size=max_words))
+    word = st.one_of(st.sampled_from(CORE), st.sampled_from(VOCABULARY))
+    chosen = draw(st.lists(word, min_size=min_words, max_size=max_words))
     out = ""
     for word in chosen:
         out += word + draw(st.sampled_from(SEPARATORS))
@@ -76,7 +79,7 @@ def term_texts(draw: st.DrawFn) -> str:
     kind = draw(st.integers(0, 3))
     if kind == 0:  # a phrase
         return '"' + draw(texts(2, 3)) + '"'
-    word = draw(st.sampled_from(VOCABULARY))
+    word = draw(st.one_of(st.sampled_from(CORE), st.sampled_from(VOCABULARY)))
     if kind == 1 and word not in ("or", "and", "not"):  # OR, AND, NOT are operators
         word = draw(st.sampled_from([word.upper(), word.title(), word + ",", "(" + word + ")"]))
     return word

@@ -161,6 +161,31 @@ def test_byline_variants() -> None:
         assert article.body[0] == sentence
 
 
+def test_dateline_variants() -> None:
+    def header(line: str) -> Article:
+        return parse_text_article(f"Headline\n\n{line}\n\nBody text.")
+
+    article = header("Published on 17 August 2020 at 09:30 CEST")
+    assert article.published == datetime(2020, 8, 17, 7, 30, tzinfo=UTC)
+    assert article.body == ("Body text.",)
+    article = header("Last updated: 18 Aug 2020")
+    assert article.published == datetime(2020, 8, 18, tzinfo=UTC)
+    # In the header, "Published:" with an unreadable date is still a dateline (no date).
+    article = header("London | Published: 3 hours ago")
+    assert (article.place, article.published, article.body) == ("London", None, ("Body text.",))
+    # Without a colon the date must parse: otherwise the line is the story.
+    article = header("Updated figures show a rise in visitors.")
+    assert article.body == ("Updated figures show a rise in visitors.", "Body text.")
+
+
+def test_title_skips_page_furniture_only() -> None:
+    article = parse_text_article("Skip to content\nMenu\n***\n\nReal headline\n\nBody.")
+    assert article.title == "Real headline"
+    photo = parse_text_article("Photo: The best pictures of the week\n\nBody.")
+    assert photo.title == "Photo: The best pictures of the week"
+    assert photo.caption is None
+
+
 def test_source_name_only_as_fallback() -> None:
     named = parse_text_article("Headline\nBy Jane Doe, Reuters\n\nBody.", source_name="Feed")
     unnamed = parse_text_article("Headline\nBy Jane Doe\n\nBody.", source_name="Feed")
@@ -216,6 +241,8 @@ def test_parse_date(text: str, utc: str, offset: int | None, zone: str | None) -
         "17 Aug 2020 22:12 +0200 EST",
         "17 Aug 2020 22:12 XYZ",
         "Aug 17, 2020, 10:12 PM(IST) and Aug 18, 2020",
+        "Aug 2020-08-17",
+        "10:12 PM IST",
     ],
 )
 def test_parse_date_rejects(text: str) -> None:

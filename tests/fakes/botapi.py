@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import email.parser
 import email.policy
+import functools
 import json
 import logging
 import math
@@ -38,13 +39,14 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 logger = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
 _Answer = tuple[int, bytes]
+_T = TypeVar("_T")
 
 DEFAULT_TOKEN = "123456789:TEST-token-for-the-fake-bot-api"
 DEFAULT_BOT_ID = 123456789
@@ -504,7 +506,7 @@ class _HttpProtocol(asyncio.Protocol):
         self._api = api
         self._buffer = bytearray()
         self._transport: asyncio.Transport | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[_Answer] | None = None
         self._closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -538,14 +540,25 @@ class _HttpProtocol(asyncio.Protocol):
             if isinstance(answer, tuple):
                 self._respond(*answer, request.keep_alive)
             else:
-                self._task = asyncio.get_running_loop().create_task(
-                    self._finish(answer, request.keep_alive)
-                )
+                # The task runs the answer coroutine itself: a wrapper cancelled before its
+                # first step would leave the inner coroutine "never awaited" (a warning).
+                task = asyncio.get_running_loop().create_task(answer)
+                self._api._answer_tasks.add(task)
+                task.add_done_callback(self._api._answer_tasks.discard)
+                task.add_done_callback(functools.partial(self._finish, request.keep_alive))
+                self._task = task
 
-    async def _finish(self, pending: Coroutine[Any, Any, _Answer], keep_alive: bool) -> None:
-        status, body = await pending
+    def _finish(self, keep_alive: bool, task: asyncio.Task[_Answer]) -> None:
         self._task = None
-        self._respond(status, body, keep_alive)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            logger.error("fake Bot API handler failed", exc_info=error)
+            if self._transport is not None:
+                self._transport.close()
+            return
+        self._respond(*task.result(), keep_alive)
         self._drain()
 
     def _take_request(self) -> _Request | None:
@@ -731,6 +744,7 @@ class FakeBotAPI:
         self._port: int | None = None
         self._startup_error: BaseException | None = None
         self._transports: set[asyncio.Transport] = set()
+        self._answer_tasks: set[asyncio.Task[_Answer]] = set()
         self._update_event: asyncio.Event | None = None
         self._poll_generation = 0
         self._polls_waiting = 0
@@ -841,14 +855,23 @@ class FakeBotAPI:
         """Close the listener and every connection, cancelling pending long polls."""
         server.close()
         for transport in list(self._transports):
-            transport.close()
-        current = asyncio.current_task()
-        tasks = [t for t in asyncio.all_tasks() if t is not current]
-        for task in tasks:
+            transport.close()  # connection_lost then cancels that connection's pending answer
+        for task in list(self._answer_tasks):
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self._answer_tasks, return_exceptions=True)
         await server.wait_closed()
+        # asyncio's own accept tasks finish within a few turns; cancelling them logs errors.
+        current = asyncio.current_task()
+        others = [t for t in asyncio.all_tasks() if t is not current]
+        if others:
+            _, pending = await asyncio.wait(others, timeout=1.0)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         # One more turn lets the transports' connection_lost callbacks close the sockets.
+        await asyncio.sleep(0)
+        for transport in list(self._transports):
+            transport.close()
         await asyncio.sleep(0)
 
     @property
@@ -971,22 +994,49 @@ class FakeBotAPI:
     ) -> list[Call]:
         """Like ``wait_for`` but awaits without blocking the running event loop."""
         matches = _matcher(predicate_or_method)
+        found: list[Call] = []
+
+        def enough() -> list[Call] | None:
+            found[:] = [c for c in self._calls if matches(c)]
+            return list(found) if len(found) >= count else None
+
+        return await self._until(
+            enough,
+            timeout,
+            lambda: self._timeout_message(predicate_or_method, count, found),
+        )
+
+    async def wait_until_polling(
+        self,
+        timeout: float = 5.0,  # noqa: ASYNC109 -- mirrors wait_for
+    ) -> None:
+        """Await until a getUpdates long poll is parked on the server (the bot is polling)."""
+        await self._until(
+            lambda: True if self._polls_waiting else None,
+            timeout,
+            lambda: f"no getUpdates long poll within {timeout} s",
+        )
+
+    async def _until(
+        self, check: Callable[[], _T | None], seconds: float, describe: Callable[[], str]
+    ) -> _T:
+        """Await until ``check()`` (run under the lock) returns non-None; return that value."""
         loop = asyncio.get_running_loop()
         event = asyncio.Event()
         token = id(event)
         with self._lock:
             self._async_waiters[token] = (loop, event)
         try:
-            deadline = loop.time() + timeout
+            deadline = loop.time() + seconds
             while True:
                 event.clear()
                 with self._lock:
-                    found = [c for c in self._calls if matches(c)]
-                if len(found) >= count:
-                    return found
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    raise TimeoutError(self._timeout_message(predicate_or_method, count, found))
+                    value = check()
+                    if value is not None:
+                        return value
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        raise TimeoutError(describe())
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), remaining)
         finally:
@@ -1023,6 +1073,10 @@ class FakeBotAPI:
     def _record(self, method: str, params: JSON, status: int, body: JSON) -> None:
         """Store one call and wake waiters; caller holds the lock."""
         self._calls.append(Call(method, params, time.time(), status, body))
+        self._notify()
+
+    def _notify(self) -> None:
+        """Wake sync and async waiters; caller holds the lock."""
         self._changed.notify_all()
         for loop, event in self._async_waiters.values():
             with contextlib.suppress(RuntimeError):  # the waiter's loop is closed
@@ -1249,15 +1303,14 @@ class FakeBotAPI:
     def _delayed(
         self, answer: _Answer | Coroutine[Any, Any, _Answer]
     ) -> _Answer | Coroutine[Any, Any, _Answer]:
-        if self.latency <= 0:
+        """Apply the configured latency to an immediate answer (long polls apply it themselves)."""
+        if self.latency <= 0 or not isinstance(answer, tuple):
             return answer
+        return self._later(answer)
 
-        async def later() -> _Answer:
-            result = answer if isinstance(answer, tuple) else await answer
-            await asyncio.sleep(self.latency)
-            return result
-
-        return later()
+    async def _later(self, answer: _Answer) -> _Answer:
+        await asyncio.sleep(self.latency)
+        return answer
 
     @staticmethod
     def _parse_params(request: _Request, query: str) -> JSON:
@@ -1310,11 +1363,17 @@ class FakeBotAPI:
         return self._long_poll(params, timeout, generation)
 
     async def _long_poll(self, params: JSON, seconds: float, generation: int) -> _Answer:
-        self._polls_waiting += 1
+        with self._lock:
+            self._polls_waiting += 1
+            self._notify()
         try:
-            return await self._wait_for_updates(params, seconds, generation)
+            answer = await self._wait_for_updates(params, seconds, generation)
         finally:
-            self._polls_waiting -= 1
+            with self._lock:
+                self._polls_waiting -= 1
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
+        return answer
 
     async def _wait_for_updates(self, params: JSON, seconds: float, generation: int) -> _Answer:
         loop = asyncio.get_running_loop()
