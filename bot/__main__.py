@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     chat = commands.add_parser("chat", help="talk to the bot in the terminal, no token needed")
     chat.add_argument("-c", "--command", dest="message", help="send one message and exit")
     commands.add_parser("stats", help="counts of stories and more")
+    # -- feeds commands (issue 4) go here --
+    # -- summarize command (issue 5) goes here --
     return parser
 
 
@@ -75,6 +77,7 @@ async def _async_main(args: argparse.Namespace, settings: Settings) -> int:
         return await chat_command(settings, args.message)
     if args.command == "stats":
         return await stats_command(settings)
+    # -- dispatch of feeds / poll (issue 4) and summarize (issue 5) go here --
     raise AssertionError(args.command)
 
 
@@ -155,7 +158,8 @@ async def stats_command(settings: Settings) -> int:
     """`newsbot stats`: what the database holds."""
     store = await Store.open(settings.db_path)
     try:
-        print(f"stories: {await store.count_stories()}")
+        for name, value in (await store.stats()).items():
+            print(f"{name}: {value}")
     finally:
         await store.close()
     return 0

@@ -68,6 +68,9 @@ async def _post_init(app: NewsApp) -> None:
     settings: Settings = app.bot_data.extras["settings"]
     app.bot_data.store = await Store.open(settings.db_path)
     await app.bot.set_my_commands(handlers.menu())
+    # JobQueue jobs live in memory: they are (re)scheduled here at every start.
+    # -- alert delivery and digest jobs (issue 3) go here --
+    # -- feed polling job (issue 4) goes here --
     log.info("newsbot started as @%s on %s", app.bot.username, settings.db_path)
 
 

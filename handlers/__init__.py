@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from telegram import BotCommand, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
+from handlers import admin
 from handlers import help as help_handlers
 from handlers import search, stories
 from handlers.context import NewsApp, NewsContext
@@ -43,12 +44,16 @@ COMMANDS: tuple[Command, ...] = (
     Command("summary", stories.summary, "A short summary", "/summary ID", story_arg=True),
     Command("full", stories.full, "The whole text", "/full ID", story_arg=True),
     Command("related", stories.related, "Related stories", "/related ID", story_arg=True),
+    # -- topic commands (issue 3) go here --
+    # -- admin feed commands (issue 4) go here --
+    Command("stats", admin.stats, "Counts (admins only)", "/stats", menu=False, help=False),
 )
 
 # Buttons: callback data "<action>:<args>" -> handler.
 BUTTONS: tuple[tuple[str, Callback], ...] = (
     (r"^(summary|full|related|highlights):\d{1,12}$", stories.story_button),
     (r"^page:\d{1,12}:\d{1,4}$", search.page_button),
+    # -- topic buttons (issue 3) go here --
 )
 
 

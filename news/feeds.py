@@ -14,13 +14,14 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_tz
+from html import unescape
 from typing import Any
 from urllib.parse import urljoin
 
 import feedparser
-from feedparser.encodings import convert_to_utf8
 import lxml.etree
 import lxml.html
+from feedparser.encodings import convert_to_utf8
 
 from news.articles import Article, ParseError
 from news.fetch import FEED_ACCEPT, PAGE_ACCEPT, Fetcher, FetchError, FetchResult
@@ -198,7 +199,7 @@ def _html_paragraphs(html: str, base_url: str | None) -> tuple[list[str], str | 
     try:
         root = lxml.html.fragment_fromstring(html, create_parent="div")
     except (lxml.etree.ParserError, ValueError):
-        return _plain_paragraphs(re.sub(r"<[^>]*>", " ", html)), None
+        return _tagless_paragraphs(html), None
     paragraphs: list[str] = []
     buffer: list[str] = []
     image: str | None = None
@@ -239,7 +240,15 @@ def _html_paragraphs(html: str, base_url: str | None) -> tuple[list[str], str | 
             if not skipping and element.tail and element is not root:
                 buffer.append(_WS.sub(" ", element.tail))
     flush()
+    if not paragraphs and "<" in html:
+        # libxml2 gives up on absurd nesting and drops the text; strip the tags instead.
+        return _tagless_paragraphs(html), image
     return paragraphs, image
+
+
+def _tagless_paragraphs(html: str) -> list[str]:
+    text = re.sub(r"<(?:script|style)\b.*?</(?:script|style)\s*>", " ", html, flags=re.I | re.S)
+    return _plain_paragraphs(unescape(re.sub(r"<[^>]*>", " ", text)))
 
 
 def _image_src(element: Any, base_url: str | None) -> str | None:

@@ -67,6 +67,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    # -- 002: topic alerts (issue 3) go here --
+    # -- 003: feeds (issue 4) go here --
 )
 
 

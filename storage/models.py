@@ -84,11 +84,3 @@ class SearchPage:
     items: tuple[StoryHead, ...]
     page: int
     has_next: bool
-
-
-@dataclass(frozen=True, slots=True)
-class StoreStats:
-    """Counts for `newsbot stats` and `/stats`."""
-
-    stories: int
-    counts: dict[str, int]

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
 import math
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
 from news.articles import Article, RelatedLink
 from news.text import terms, words
-from storage.migrations import migrate
+from storage.alerts import AlertsStore
+from storage.feeds import FeedsStore
 from storage.models import AddResult, NotFoundError, SearchPage, Story, StoryHead
 
 if TYPE_CHECKING:
@@ -86,58 +84,9 @@ def _story(row: Sequence[Any]) -> Story:
     )
 
 
-class Store:
-    """newsbot's SQLite database: stories, their full-text index, and what hangs off them."""
-
-    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
-        self._db = db
-        self.path = path
-        # One connection serves every handler: a transaction must not interleave with
-        # another coroutine's statements, so writes take this lock.
-        self._write_lock = asyncio.Lock()
-
-    @classmethod
-    async def open(cls, path: str | Path) -> Store:
-        """Open (creating and migrating as needed) the database at `path`."""
-        path = Path(path)
-        if path.parent and not path.parent.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path, isolation_level=None)
-        try:
-            await db.execute("PRAGMA busy_timeout = 10000")
-            await db.execute("PRAGMA journal_mode = WAL")
-            await db.execute("PRAGMA synchronous = NORMAL")
-            await db.execute("PRAGMA foreign_keys = ON")
-            await migrate(db)
-        except BaseException:
-            await db.close()
-            raise
-        return cls(db, path)
-
-    async def close(self) -> None:
-        """Close the connection; committed data is already safe on disk."""
-        await self._db.close()
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One write transaction: committed on success, rolled back on any error."""
-        async with self._write_lock:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            await self._db.execute("COMMIT")
-
-    async def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        async with self._db.execute(sql, params) as cursor:
-            row = await cursor.fetchone()
-        return None if row is None else row[0]
-
-    async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        async with self._db.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+class Store(AlertsStore, FeedsStore):
+    """newsbot's SQLite database: stories, their full-text index, and what hangs off them
+    (topic alerts in storage/alerts.py, feeds in storage/feeds.py)."""
 
     # -- adding stories --------------------------------------------------------------
 
@@ -197,6 +146,9 @@ class Store:
             "INSERT INTO stories_fts (rowid, title, highlights, body) VALUES (?, ?, ?, ?)",
             (story_id, article.title, highlights, body),
         )
+        # Topic alerts are queued in this same transaction: a stored story always has its
+        # alerts, and a rolled-back one never does.
+        await self._queue_alerts(db, story_id, article)
         return AddResult("new", story_id, article.title)
 
     async def _find_duplicate(self, url: str | None, digest: str) -> int | None:
@@ -241,6 +193,14 @@ class Store:
     async def count_stories(self) -> int:
         """How many stories are stored."""
         return int(await self._one("SELECT count(*) FROM stories"))
+
+    async def stats(self) -> dict[str, int]:
+        """Everything `newsbot stats` and `/stats` report, by name, in display order."""
+        return {
+            "stories": await self.count_stories(),
+            **await self._feed_stats(),
+            **await self._alert_stats(),
+        }
 
     async def search(self, query: Query, *, page: int = 0, per_page: int = 5) -> SearchPage:
         """Stories matching `query`, best first (newest first for filter-only queries)."""

@@ -345,3 +345,14 @@ async def test_stale_buttons_get_an_answer(
     assert any("no longer available" in t for t in texts)
     assert any("expired" in t for t in texts)
     assert any("no longer works" in t for t in texts)
+
+
+async def test_stats_is_for_admins_only(
+    bot: Any, botapi: FakeBotAPI, seeded: dict[str, int]
+) -> None:
+    from tests.conftest import ADMIN_ID
+
+    refused = await Reader(botapi, 6001).ask("/stats")
+    assert "operators only" in refused
+    counts = await Reader(botapi, ADMIN_ID).ask("/stats")
+    assert f"stories: {len(ARTICLES)}" in counts

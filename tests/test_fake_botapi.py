@@ -247,6 +247,9 @@ def test_json_and_multipart_bodies_and_sync_wait() -> None:
         ).json()
         assert multipart["result"]["chat"]["id"] == -9
         assert multipart["result"]["text"] == "true"
+        broken = client.post(f"{url}/deleteMessage", data={"chat_id": "9", "message_id": "x"})
+        assert broken.status_code == 400
+        assert broken.json()["description"].startswith("Bad Request: invalid parameters")
         [json_call, multipart_call] = api.calls("sendMessage")
         assert json_call.params["reply_markup"] == {"inline_keyboard": []}
         assert multipart_call.params["doc"].data == b"abc"

@@ -536,7 +536,11 @@ class _HttpProtocol(asyncio.Protocol):
                 return
             if request is None:
                 return
-            answer = self._api._serve(request)
+            try:
+                answer = self._api._serve(request)
+            except Exception:
+                logger.exception("fake Bot API failed on %s %s", request.method, request.target)
+                answer = (500, _encode(server_error().body()))
             if isinstance(answer, tuple):
                 self._respond(*answer, request.keep_alive)
             else:
@@ -1289,6 +1293,9 @@ class FakeBotAPI:
                     error = reject.error
                     if error.status == 429:
                         self.too_many_requests += 1
+                except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                    # Malformed parameters: Telegram answers 400, never a dropped connection.
+                    error = bad_request(f"invalid parameters: {exc}")
             if error is not None:
                 return self._delayed(self._answer(method, params, error.status, error.body()))
         return self._delayed(self._get_updates(params))
