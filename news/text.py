@@ -18,13 +18,18 @@ FTS_TOKENIZE = "porter unicode61 remove_diacritics 2"
 
 _WORD = re.compile(r"[^\W_]+")
 _SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u200e\u200f\u00ad"))
+# Zero-width and soft-hyphen characters, bidi marks, embeddings and isolates, and C0/C1
+# control characters other than tab and newline: invisible in text, harmful in messages.
+_INVISIBLE = re.compile(
+    "[\u200b-\u200f\u2060\ufeff\u00ad\u061c\u202a-\u202e\u2066-\u2069"
+    "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+)
 
 
 def clean(text: str) -> str:
     """Normalise Unicode oddities: NFC, no-break and odd spaces to one space, invisible
     characters removed, ends stripped."""
-    text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
+    text = _INVISIBLE.sub("", unicodedata.normalize("NFC", text))
     return _SPACES.sub(" ", text).strip()
 
 
