@@ -24,8 +24,8 @@ import lxml.html
 from feedparser.encodings import convert_to_utf8
 
 from news.articles import Article, ParseError
-from news.fetch import FEED_ACCEPT, PAGE_ACCEPT, Fetcher, FetchError, FetchResult
-from news.pages import PageArticle, PageError, extract_page, fallback_title, parse_datetime
+from news.fetch import FEED_ACCEPT, Fetcher, FetchError, FetchResult
+from news.pages import PageArticle, PageError, fallback_title, fetch_page, parse_datetime
 from news.text import clean, words
 from news.urls import canonical_url, is_http_url
 
@@ -626,10 +626,7 @@ async def import_entries(
         if fetch_pages and entry.url and needs_page(entry):
             async with semaphore:
                 try:
-                    result = await fetcher.get(entry.url, accept=PAGE_ACCEPT)
-                    page = extract_page(
-                        result.body, url=result.url, content_type=result.content_type
-                    )
+                    page = await fetch_page(fetcher, entry.url)
                 except FetchError as exc:
                     error = exc.reason
                 except PageError as exc:

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urljoin
 
 import lxml.html
@@ -16,11 +16,9 @@ from trafilatura import bare_extraction
 from trafilatura.utils import load_html
 
 from news.articles import Article, RelatedLink
+from news.fetch import PAGE_ACCEPT, Fetcher
 from news.text import clean, fold
 from news.urls import canonical_url, host_of, is_http_url
-
-if TYPE_CHECKING:
-    from news.fetch import Fetcher
 
 log = logging.getLogger(__name__)
 
@@ -326,7 +324,7 @@ _HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "application/
 
 async def fetch_page(fetcher: Fetcher, url: str) -> PageArticle:
     """Fetch an article page and extract it (raises FetchError or PageError)."""
-    result = await fetcher.get(url)
+    result = await fetcher.get(url, accept=PAGE_ACCEPT)
     media_type = (result.content_type or "").split(";")[0].strip().lower()
     if media_type and media_type not in _HTML_TYPES:
         raise PageError(f"not an HTML page ({media_type})")

@@ -33,10 +33,16 @@ def clean(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-def fold(word: str) -> str:
+def fold(text: str) -> str:
     """Lower-case and remove diacritics, as unicode61 with remove_diacritics does."""
-    decomposed = unicodedata.normalize("NFD", word.lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    text = text.lower()
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFD", text)
+    # A text holds few distinct combining marks: remove each with one C-speed replace.
+    for mark in {ch for ch in decomposed if ch >= "\u0300" and unicodedata.combining(ch)}:
+        decomposed = decomposed.replace(mark, "")
+    return decomposed
 
 
 def words(text: str) -> list[str]:

@@ -30,10 +30,11 @@ log = logging.getLogger(__name__)
 
 TRAIN_STORIES = 500
 PARAMS: dict[str, Any] = {
-    "n_estimators": 200,
+    "n_estimators": 150,
     "max_depth": 3,
     "learning_rate": 0.05,
     "subsample": 0.8,
+    "min_samples_leaf": 50,
     "random_state": 0,
 }
 TARGET_WORDS = (0, 25, 30, 35, 40, 45)

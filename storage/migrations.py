@@ -53,6 +53,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         CREATE UNIQUE INDEX stories_url ON stories(url) WHERE url IS NOT NULL;
         CREATE UNIQUE INDEX stories_hash ON stories(content_hash);
+        CREATE INDEX stories_guid ON stories(guid) WHERE guid IS NOT NULL;
         CREATE INDEX stories_latest ON stories(coalesce(published, added_at) DESC, id DESC);
         CREATE INDEX stories_title ON stories(title COLLATE NOCASE);
         CREATE VIRTUAL TABLE stories_fts USING fts5(

@@ -8,10 +8,9 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-
-import aiosqlite
 
 from news.articles import Article, RelatedLink
 from news.text import terms, words
@@ -84,6 +83,55 @@ def _story(row: Sequence[Any]) -> Story:
     )
 
 
+_INSERT_STORY = """
+    INSERT INTO stories (id, title, source, author, place, published, utc_offset, zone, url,
+        guid, external_id, category, category_key, source_key, highlights, body,
+        related_links, image_url, caption, content_hash, added_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """An article with what storing it needs computed once."""
+
+    article: Article
+    body: str
+    digest: str
+
+    @classmethod
+    def of(cls, article: Article) -> _Prepared:
+        body = article.text
+        return cls(article, body, content_hash(article.title, body))
+
+    def row(self, story_id: int, now: str) -> tuple[Any, ...]:
+        """The stories row (in _INSERT_STORY's column order)."""
+        a = self.article
+        return (
+            story_id,
+            a.title,
+            a.source,
+            a.author,
+            a.place,
+            _iso(a.published),
+            a.utc_offset_minutes,
+            a.zone,
+            a.url,
+            a.guid,
+            a.external_id,
+            a.category,
+            field_key(a.category),
+            field_key(a.source),
+            "\n".join(h.replace("\n", " ") for h in a.highlights),
+            self.body,
+            json.dumps([[link.title, link.url] for link in a.related]),
+            a.image_url,
+            a.caption,
+            self.digest,
+            now,
+        )
+
+
 class Store(AlertsStore, FeedsStore):
     """newsbot's SQLite database: stories, their full-text index, and what hangs off them
     (topic alerts in storage/alerts.py, feeds in storage/feeds.py)."""
@@ -95,69 +143,66 @@ class Store(AlertsStore, FeedsStore):
         return (await self.add_articles([article]))[0]
 
     async def add_articles(self, articles: Sequence[Article]) -> list[AddResult]:
-        """Store articles in one transaction; a repeat (same URL, else same folded title and
-        body) is reported as a duplicate of the stored story and not stored twice."""
-        results: list[AddResult] = []
+        """Store articles in one transaction; a repeat (same URL or feed guid, else same
+        folded title and body) is reported as a duplicate and not stored twice."""
+        prepared = [_Prepared.of(article) for article in articles]
         now = datetime.now(UTC).isoformat(timespec="seconds")
+        results: list[AddResult] = []
         async with self.transaction() as db:
-            for article in articles:
-                results.append(await self._add(db, article, now))
+            # Batched: a few statements per batch, not per story (each statement is a
+            # round trip to aiosqlite's thread).
+            by_url = await self._ids_by("url", {p.article.url for p in prepared})
+            by_guid = await self._ids_by("guid", {p.article.guid for p in prepared})
+            by_hash = await self._ids_by("content_hash", {p.digest for p in prepared})
+            next_id = int(await self._one("SELECT coalesce(max(id), 0) + 1 FROM stories"))
+            rows: list[tuple[Any, ...]] = []
+            new: list[tuple[int, Article]] = []
+            for item in prepared:
+                article = item.article
+                existing = (
+                    by_url.get(article.url)
+                    or by_guid.get(article.guid)
+                    or by_hash.get(item.digest)
+                )
+                if existing is not None:
+                    results.append(
+                        AddResult("duplicate", existing, article.title, duplicate_of=existing)
+                    )
+                    continue
+                story_id = next_id
+                next_id += 1
+                for index, key in ((by_url, article.url), (by_guid, article.guid)):
+                    if key:
+                        index[key] = story_id
+                by_hash[item.digest] = story_id
+                rows.append(item.row(story_id, now))
+                new.append((story_id, article))
+                results.append(AddResult("new", story_id, article.title))
+            if rows:
+                await db.executemany(_INSERT_STORY, rows)
+                await db.executemany(
+                    "INSERT INTO stories_fts (rowid, title, highlights, body) VALUES (?, ?, ?, ?)",
+                    [(row[0], row[1], row[14], row[15]) for row in rows],
+                )
+                # Topic alerts are queued in this same transaction: a stored story always
+                # has its alerts, and a rolled-back one never does.
+                await self._queue_alerts(db, new)
         return results
 
-    async def _add(self, db: aiosqlite.Connection, article: Article, now: str) -> AddResult:
-        body = article.text
-        digest = content_hash(article.title, body)
-        existing = await self._find_duplicate(article.url, digest)
-        if existing is not None:
-            return AddResult("duplicate", existing, article.title, duplicate_of=existing)
-        highlights = "\n".join(h.replace("\n", " ") for h in article.highlights)
-        related = json.dumps([[link.title, link.url] for link in article.related])
-        cursor = await db.execute(
-            """INSERT INTO stories (title, source, author, place, published, utc_offset, zone,
-                   url, guid, external_id, category, category_key, source_key, highlights,
-                   body, related_links, image_url, caption, content_hash, added_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (
-                article.title,
-                article.source,
-                article.author,
-                article.place,
-                _iso(article.published),
-                article.utc_offset_minutes,
-                article.zone,
-                article.url,
-                article.guid,
-                article.external_id,
-                article.category,
-                field_key(article.category),
-                field_key(article.source),
-                highlights,
-                body,
-                related,
-                article.image_url,
-                article.caption,
-                digest,
-                now,
-            ),
-        )
-        story_id = cursor.lastrowid
-        assert story_id is not None
-        await db.execute(
-            "INSERT INTO stories_fts (rowid, title, highlights, body) VALUES (?, ?, ?, ?)",
-            (story_id, article.title, highlights, body),
-        )
-        # Topic alerts are queued in this same transaction: a stored story always has its
-        # alerts, and a rolled-back one never does.
-        await self._queue_alerts(db, story_id, article)
-        return AddResult("new", story_id, article.title)
-
-    async def _find_duplicate(self, url: str | None, digest: str) -> int | None:
-        if url:
-            found = await self._one("SELECT id FROM stories WHERE url = ?", (url,))
-            if found is not None:
-                return int(found)
-        found = await self._one("SELECT id FROM stories WHERE content_hash = ?", (digest,))
-        return None if found is None else int(found)
+    async def _ids_by(self, column: str, values: set[str | None]) -> dict[str, int]:
+        """Stored story ids by `column` value, for the non-empty `values`."""
+        wanted = [v for v in values if v]
+        found: dict[str, int] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = await self._all(
+                f"SELECT {column}, min(id) FROM stories WHERE {column} IN ({marks}) "
+                f"GROUP BY {column}",
+                chunk,
+            )
+            found.update((value, int(story_id)) for value, story_id in rows)
+        return found
 
     # -- reading stories -------------------------------------------------------------
 

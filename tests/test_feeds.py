@@ -84,7 +84,8 @@ def test_saved_feed(case_path: Path) -> None:
     assert [entry_as_dict(e) for e in feed.entries] == case["entries"]
     for entry in feed.entries:
         assert entry.published is None or entry.published.tzinfo is UTC
-        assert "<" not in entry.text and "&lt;" not in entry.text  # no markup left
+        assert "<" not in entry.text
+        assert "&lt;" not in entry.text
 
 
 # --- dangerous documents ------------------------------------------------------------------
@@ -347,7 +348,9 @@ def test_same_story_in_two_feeds_has_the_same_keys() -> None:
         feed_title="B",
     )
     assert dedup_keys(a)[0] != dedup_keys(b)[0]
-    assert dedup_keys(a)[1:] == dedup_keys(b)[1:] == ("https://news.example/story", content_hash(a))
+    assert (
+        dedup_keys(a)[1:] == dedup_keys(b)[1:] == ("https://news.example/story", content_hash(a))
+    )
     # The hash ignores case and spacing but not the words.
     c = entry_to_article(make_entry(text="WORD " * 200, url=None), feed_title="C")
     d = entry_to_article(make_entry(text="word " * 199 + "other", url=None), feed_title="C")
@@ -380,9 +383,7 @@ def serve_teaser_site(web: WebServer) -> str:
     return web.url("/feeds/teasers.xml")
 
 
-async def test_teaser_feed_gets_full_text_from_the_pages(
-    web: WebServer, fetcher: Fetcher
-) -> None:
+async def test_teaser_feed_gets_full_text_from_the_pages(web: WebServer, fetcher: Fetcher) -> None:
     polled = await fetch_feed(fetcher, serve_teaser_site(web))
     assert polled.feed is not None
     imported = await import_entries(fetcher, polled.feed.entries, feed_title=polled.feed.title)
@@ -396,9 +397,11 @@ async def test_teaser_feed_gets_full_text_from_the_pages(
     assert wall.published == datetime(2024, 9, 4, 6, 31, tzinfo=UTC)  # the feed's date
     assert wall.category == "harbour"
     assert wall.source == "Coast & Valley Headlines"
-    assert wall.url is not None and "utm_" not in wall.url
+    assert wall.url is not None
+    assert "utm_" not in wall.url
     strike = by_guid["headlines-7779"].article
-    assert strike is not None and len(strike.body) == 6
+    assert strike is not None
+    assert len(strike.body) == 6
     assert [r.title for r in strike.related] == ["Drivers vote to strike in ballot over rosters"]
     # A page without an article leaves the teaser, with the reason.
     board = by_guid["headlines-7770"]
@@ -414,17 +417,14 @@ async def test_teaser_feed_gets_full_text_from_the_pages(
     )
 
 
-async def test_page_that_fails_to_fetch_keeps_the_teaser(
-    web: WebServer, fetcher: Fetcher
-) -> None:
+async def test_page_that_fails_to_fetch_keeps_the_teaser(web: WebServer, fetcher: Fetcher) -> None:
     serve_teaser_site(web)
     web.serve_status("/pages/courier-rail-strike.html", 503, Retry_After="120")
     web.hang("/pages/gazette-harbour-wall.html")
     polled = await fetch_feed(fetcher, web.url("/feeds/teasers.xml"))
     assert polled.feed is not None
     imported = {
-        i.entry.guid: i
-        for i in await import_entries(fetcher, polled.feed.entries, feed_title="H")
+        i.entry.guid: i for i in await import_entries(fetcher, polled.feed.entries, feed_title="H")
     }
     assert imported["headlines-7779"].page_error == "HTTP 503 Service Unavailable"
     assert imported["headlines-7779"].article is not None
@@ -552,7 +552,8 @@ async def test_each_bad_source_is_reported_and_the_others_still_import(
     outcome = {p: results[web.url(p)] for p in paths}
     for path in [*good, "/moved"]:
         assert isinstance(outcome[path], ParsedFeed), (path, outcome[path])
-    assert isinstance(outcome["/malformed"], ParsedFeed) and outcome["/malformed"].warning
+    assert isinstance(outcome["/malformed"], ParsedFeed)
+    assert outcome["/malformed"].warning
     assert isinstance(outcome["/cp1251"], ParsedFeed)
     assert outcome["/cp1251"].entries[0].title == "В Заречье открыли новый мост через реку"
     assert outcome["/error"] == "HTTP 500 Internal Server Error"

@@ -89,7 +89,9 @@ class WebServer:
         server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         server.daemon_threads = True
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="fake-web", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(0.05,), name="fake-web", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -161,7 +163,9 @@ class WebServer:
         if content_type is None:
             guessed = mimetypes.guess_type(file.name)[0]
             content_type = "application/xml" if file.suffix == ".xml" else guessed
-        return self.serve_bytes(path, file.read_bytes(), content_type=content_type, headers=headers)
+        return self.serve_bytes(
+            path, file.read_bytes(), content_type=content_type, headers=headers
+        )
 
     def serve_status(self, path: str, status: int, body: bytes = b"", **headers: str) -> Route:
         """Answer every request with `status` (500, 404, 429 ...)."""
@@ -171,7 +175,9 @@ class WebServer:
 
     def redirect(self, path: str, to: str, status: int = 301) -> Route:
         """A redirect (301, 302, 303, 307, 308) to `to` (a path or a full URL)."""
-        route = Route(status=status, content_type=None, conditional=False, headers={"Location": to})
+        route = Route(
+            status=status, content_type=None, conditional=False, headers={"Location": to}
+        )
         return self.add(path, route)
 
     def serve_large(self, path: str, size: int, *, content_length: bool = True) -> Route:
