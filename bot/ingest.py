@@ -6,6 +6,7 @@ Every item's failure is reported with its file (and line) and never stops the re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -169,8 +170,16 @@ async def _ingest_jsonl(
     store: Store, path: Path, report: SourceReport, progress: bool | None
 ) -> None:
     batches = await asyncio.to_thread(_JsonlBatches, path, report, progress)
+    # Parse the next batch in a worker thread while SQLite stores this one: SQLite releases
+    # the GIL, so the two overlap on two cores.
+    pending = asyncio.ensure_future(asyncio.to_thread(batches.next_batch))
     try:
-        while batch := await asyncio.to_thread(batches.next_batch):
+        while batch := await pending:
+            pending = asyncio.ensure_future(asyncio.to_thread(batches.next_batch))
             report.count(await store.add_articles(batch))
     finally:
+        # Let the parser thread finish before its file closes (its error, if any, is
+        # already the one being raised or is irrelevant now).
+        with contextlib.suppress(Exception):
+            await pending
         batches.close()

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Coroutine
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from telegram import BotCommand, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from handlers import admin
+from handlers import admin, search, stories
 from handlers import help as help_handlers
-from handlers import search, stories
 from handlers.context import NewsApp, NewsContext
 from handlers.errors import on_error
 
@@ -52,7 +51,7 @@ COMMANDS: tuple[Command, ...] = (
 # Buttons: callback data "<action>:<args>" -> handler.
 BUTTONS: tuple[tuple[str, Callback], ...] = (
     (r"^(summary|full|related|highlights):\d{1,12}$", stories.story_button),
-    (r"^page:\d{1,12}:\d{1,4}$", search.page_button),
+    (r"^page:\d{1,3}:.+", search.page_button),
     # -- topic buttons (issue 3) go here --
 )
 

@@ -12,6 +12,7 @@ from storage import NotFoundError, SearchPage
 
 PER_PAGE = 5
 MAX_PAGE = 200
+CALLBACK_BYTES = 64
 
 SEARCH_HELP = (
     'Type words to find (all must appear), <code>"a phrase"</code>, <code>OR</code> '
@@ -32,18 +33,34 @@ def results_text(display: str, page: SearchPage) -> str:
     return fit(f"{header}\n\n" + story_list(page.items, start=page.page * PER_PAGE + 1))
 
 
-def paging_keyboard(query_id: int, page: SearchPage) -> InlineKeyboardMarkup | None:
-    """‹ Previous / Next › buttons, when there is somewhere to go."""
+def paging_keyboard(key: str, page: SearchPage) -> InlineKeyboardMarkup | None:
+    """‹ Previous / Next › buttons, when there is somewhere to go. `key` names the query:
+    the query text itself, or `#ID` of a saved one (see `query_key`)."""
     buttons = []
     if page.page > 0:
         buttons.append(
-            InlineKeyboardButton("‹ Previous", callback_data=f"page:{query_id}:{page.page - 1}")
+            InlineKeyboardButton("‹ Previous", callback_data=f"page:{page.page - 1}:{key}")
         )
     if page.has_next and page.page + 1 < MAX_PAGE:
-        buttons.append(
-            InlineKeyboardButton("Next ›", callback_data=f"page:{query_id}:{page.page + 1}")
-        )
+        buttons.append(InlineKeyboardButton("Next ›", callback_data=f"page:{page.page + 1}:{key}"))
     return InlineKeyboardMarkup([buttons]) if buttons else None
+
+
+async def query_key(context: NewsContext, text: str) -> str:
+    """How paging buttons name a query: the text itself when it fits in Telegram's 64 bytes
+    of callback data (most do, and then searching writes nothing), else `#ID` of a saved
+    copy."""
+    text = " ".join(text.split())
+    if not text.startswith("#") and len(f"page:{MAX_PAGE}:{text}".encode()) <= CALLBACK_BYTES:
+        return text
+    return f"#{await context.store.save_query(text)}"
+
+
+async def query_text(context: NewsContext, key: str) -> str:
+    """The query a paging button names (NotFoundError for an unknown saved id)."""
+    if key.startswith("#") and key[1:].isdigit():
+        return await context.store.saved_query(int(key[1:]))
+    return key
 
 
 async def run_search(update: Update, context: NewsContext, text: str) -> None:
@@ -55,7 +72,7 @@ async def run_search(update: Update, context: NewsContext, text: str) -> None:
     page = await context.store.search(query, page=0, per_page=PER_PAGE)
     keyboard = None
     if page.has_next:
-        keyboard = paging_keyboard(await context.store.save_query(text), page)
+        keyboard = paging_keyboard(await query_key(context, text), page)
     await reply(update, results_text(query.display, page), keyboard)
 
 
@@ -80,16 +97,15 @@ async def page_button(update: Update, context: NewsContext) -> None:
     callback = update.callback_query
     assert callback is not None
     assert callback.data is not None
-    _, raw_id, raw_page = callback.data.split(":", 2)
+    _, raw_page, key = callback.data.split(":", 2)
     try:
-        text = await context.store.saved_query(int(raw_id))
-        query = parse_query(text)
-    except (NotFoundError, QueryError, ValueError):
+        query = parse_query(await query_text(context, key))
+    except (NotFoundError, QueryError):
         await callback.answer("That search has expired: search again.", show_alert=True)
         return
-    number = min(int(raw_page), MAX_PAGE) if raw_page.isdigit() else 0
+    number = min(int(raw_page), MAX_PAGE)
     page = await context.store.search(query, page=number, per_page=PER_PAGE)
     await callback.answer()
     await callback.edit_message_text(
-        results_text(query.display, page), reply_markup=paging_keyboard(int(raw_id), page)
+        results_text(query.display, page), reply_markup=paging_keyboard(key, page)
     )

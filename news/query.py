@@ -5,9 +5,10 @@ case only) between terms, binding tighter than the implicit AND (``a b OR c`` is
 a AND (b OR c), as in FTS5 and Google); ``-word`` / ``-"a phrase"`` exclude;
 ``category:NAME`` / ``source:NAME`` (also ``category:"long name"`` and
 ``-category:opinion``). For people used to boolean search, an upper-case ``AND`` is
-ignored (a space means AND already) and ``NOT word`` is ``-word``. Every other character is literal text or ignored: nothing the
-user types reaches FTS5 or SQL as syntax, because terms are emitted only as quoted FTS5
-strings made of folded words, and field values only as bound parameters.
+ignored (a space means AND already) and ``NOT word`` is ``-word``. Every other character
+is literal text or ignored: nothing the user types reaches FTS5 or SQL as syntax,
+because terms are emitted only as quoted FTS5 strings made of folded words, and field
+values only as bound parameters.
 
 A parsed `Query` is a conjunction of OR-groups of terms, a list of excluded terms and a
 list of field filters, so it can be run by FTS5 (`Query.fts`) and evaluated in Python on
@@ -427,14 +428,12 @@ def parse_query(text: str) -> Query:
         else:
             values = tuple(sorted({item.value for item in chain}))
             filters.add(FieldFilter(head.field, values))
-    for name, values in negated_values.items():
-        filters.add(FieldFilter(name, tuple(sorted(values)), negated=True))
+    for name, keys in negated_values.items():
+        filters.add(FieldFilter(name, tuple(sorted(keys)), negated=True))
 
     if not groups and not any(not f.negated for f in filters):
         if excluded or filters:
-            example = (
-                "-" + min(excluded).text() if excluded else min(filters).text().split()[0]
-            )
+            example = "-" + min(excluded).text() if excluded else min(filters).text().split()[0]
             raise QueryError(
                 "Add at least one word to look for: exclusions alone would match almost "
                 f"everything. For example: protests {example}"

@@ -287,6 +287,13 @@ async def test_search_paging_buttons_edit_the_results(
     [third] = await reader.press(second, "Next ›")
     assert third.plain_text.count("/read_") == 2
     assert buttons(third) == ["‹ Previous"]
+    # A query too long for a button's 64 bytes is saved and named by its id.
+    long_query = "harbour " + " ".join(f"-nothing{i}" for i in range(8))
+    [first_long] = await reader.say(f"/search {long_query}")
+    [next_button] = first_long.reply_markup["inline_keyboard"][0]  # type: ignore[index]
+    assert next_button["callback_data"].startswith("page:1:#")
+    [second_long] = await reader.press(first_long, "Next ›")
+    assert "6. " in second_long.plain_text
 
 
 async def test_everything_is_escaped(bot: Any, reader: Reader, seeded: dict[str, int]) -> None:
@@ -338,7 +345,7 @@ async def test_stale_buttons_get_an_answer(
 ) -> None:
     [card] = await reader.say(f"/read {seeded['Night buses return']}")
     assert card.message_id is not None
-    for data in ("summary:999999", "page:999:1", "nonsense"):
+    for data in ("summary:999999", "page:1:#999", "nonsense"):
         botapi.callback_query(data, reader.chat_id, card.message_id, reader.user_id)
     answers = await botapi.wait_for_async("answerCallbackQuery", 3)
     texts = [a.params.get("text", "") for a in answers]
