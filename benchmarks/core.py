@@ -111,7 +111,11 @@ async def measure(db_path: Path, archive: Path, rounds: int) -> dict[str, Any]:
     settings = Settings(db_path=db_path)
     request = ConsoleRequest(write=lambda _text: None)
     app = build_application(
-        settings, request=request, get_updates_request=ConsoleRequest(), rate_limits=False
+        settings,
+        request=request,
+        get_updates_request=ConsoleRequest(),
+        rate_limits=False,
+        jobs=False,
     )
     search_s: list[float] = []
     latest_s: list[float] = []

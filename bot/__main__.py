@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -15,8 +16,13 @@ from telegram import Update
 from bot.app import build_application, running
 from bot.config import ConfigError, Settings
 from bot.console import ConsoleChat, ConsoleRequest
+from bot.feeds import poll_due
 from bot.ingest import SourceReport, ingest
-from storage import Store
+from news.fetch import Fetcher
+from news.opml import OpmlError, OpmlFeed, parse_opml, write_opml
+from news.urls import canonical_url, is_http_url
+from storage import NotFoundError, Store
+from storage.models import Feed
 
 log = logging.getLogger("newsbot")
 
@@ -36,7 +42,20 @@ def _parser() -> argparse.ArgumentParser:
     chat = commands.add_parser("chat", help="talk to the bot in the terminal, no token needed")
     chat.add_argument("-c", "--command", dest="message", help="send one message and exit")
     commands.add_parser("stats", help="counts of stories and more")
-    # -- feeds commands (issue 4) go here --
+    feeds = commands.add_parser("feeds", help="the feeds the bot polls")
+    feed_commands = feeds.add_subparsers(dest="feeds_command", required=True, metavar="ACTION")
+    add = feed_commands.add_parser("add", help="poll a feed")
+    add.add_argument("url")
+    add.add_argument(
+        "--every", type=int, metavar="MINUTES", help="poll interval (default NEWSBOT_POLL_SECONDS)"
+    )
+    feed_commands.add_parser("list", help="feeds with last poll, last error, stories imported")
+    remove = feed_commands.add_parser("remove", help="stop polling a feed")
+    remove.add_argument("feed", metavar="URL|ID")
+    opml_in = feed_commands.add_parser("import", help="add every feed of an OPML file")
+    opml_in.add_argument("file", metavar="FILE.opml")
+    feed_commands.add_parser("export", help="every feed as OPML, to stdout")
+    commands.add_parser("poll", help="poll every due feed once")
     # -- summarize command (issue 5) goes here --
     return parser
 
@@ -77,7 +96,11 @@ async def _async_main(args: argparse.Namespace, settings: Settings) -> int:
         return await chat_command(settings, args.message)
     if args.command == "stats":
         return await stats_command(settings)
-    # -- dispatch of feeds / poll (issue 4) and summarize (issue 5) go here --
+    if args.command == "feeds":
+        return await feeds_command(settings, args)
+    if args.command == "poll":
+        return await poll_command(settings)
+    # -- dispatch of summarize (issue 5) goes here --
     raise AssertionError(args.command)
 
 
@@ -143,7 +166,11 @@ async def chat_command(settings: Settings, message: str | None) -> int:
         await store.close()
     request = ConsoleRequest()
     app = build_application(
-        settings, request=request, get_updates_request=ConsoleRequest(), rate_limits=False
+        settings,
+        request=request,
+        get_updates_request=ConsoleRequest(),
+        rate_limits=False,
+        jobs=False,
     )
     async with running(app, polling=False):
         chat = ConsoleChat(app, request)
@@ -162,6 +189,91 @@ async def stats_command(settings: Settings) -> int:
             print(f"{name}: {value}")
     finally:
         await store.close()
+    return 0
+
+
+async def feeds_command(settings: Settings, args: argparse.Namespace) -> int:
+    """`newsbot feeds add|list|remove|import|export`."""
+    store = await Store.open(settings.db_path)
+    try:
+        return await _feeds(store, settings, args)
+    finally:
+        await store.close()
+
+
+async def _feeds(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    action = args.feeds_command
+    if action == "add":
+        if not is_http_url(args.url):
+            print(f"newsbot: not an http(s) URL: {args.url}", file=sys.stderr)
+            return 2
+        if args.every is not None and not 1 <= args.every <= 7 * 24 * 60:
+            print("newsbot: --every takes minutes, from 1 to 10080 (a week)", file=sys.stderr)
+            return 2
+        every = args.every * 60 if args.every else settings.poll_seconds
+        feed, created = await store.add_feed(canonical_url(args.url), every)
+        print(f"{'Added' if created else 'Already polling'} feed #{feed.id}: {feed.url}")
+    elif action == "list":
+        feeds = await store.feeds()
+        if not feeds:
+            print("No feeds. Add one with: newsbot feeds add URL")
+        for feed in feeds:
+            print(feed_line(feed))
+    elif action == "remove":
+        key: int | str = int(args.feed) if args.feed.isdigit() else canonical_url(args.feed)
+        try:
+            feed = await store.remove_feed(key)
+        except NotFoundError:
+            print(f"newsbot: no feed {args.feed} (see: newsbot feeds list)", file=sys.stderr)
+            return 1
+        print(f"Removed feed #{feed.id}: {feed.url}")
+    elif action == "import":
+        try:
+            entries = parse_opml(await asyncio.to_thread(Path(args.file).read_bytes))
+        except (OSError, OpmlError) as error:
+            print(f"newsbot: cannot import {args.file}: {error}", file=sys.stderr)
+            return 1
+        added = 0
+        for entry in entries:
+            _, created = await store.add_feed(
+                canonical_url(entry.url), settings.poll_seconds, title=entry.title
+            )
+            added += created
+        print(f"{added} feeds added, {len(entries) - added} already polled")
+    elif action == "export":
+        feeds = await store.feeds()
+        print(write_opml((OpmlFeed(f.url, f.title) for f in feeds), "newsbot feeds"), end="")
+    return 0
+
+
+def feed_line(feed: Feed) -> str:
+    """One feed as `feeds list` shows it."""
+    polled = feed.last_poll_at.strftime("%Y-%m-%d %H:%M UTC") if feed.last_poll_at else "never"
+    state = f"paused since {feed.paused_at:%Y-%m-%d}" if feed.paused_at else "active"
+    error = f", last error: {feed.last_error}" if feed.last_error else ""
+    return (
+        f"#{feed.id} {feed.url} ({feed.title or 'untitled'}) every {feed.interval_s // 60} min, "
+        f"{state}, last poll {polled}, {feed.stories_imported} stories imported{error}"
+    )
+
+
+async def poll_command(settings: Settings) -> int:
+    """`newsbot poll`: poll every due feed once (a burst is spread as the bot would)."""
+    store = await Store.open(settings.db_path)
+    try:
+        async with Fetcher() as fetcher:
+            reports = await poll_due(
+                store,
+                fetcher,
+                datetime.now(UTC),
+                interval=timedelta(seconds=settings.poll_seconds),
+            )
+    finally:
+        await store.close()
+    if not reports:
+        print("No feed is due.")
+    for report in reports:
+        print(report.line())
     return 0
 
 

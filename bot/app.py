@@ -4,9 +4,9 @@ and its start-up and shutdown."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
@@ -14,8 +14,10 @@ from telegram.ext import AIORateLimiter, Application, ContextTypes, Defaults
 from telegram.request import BaseRequest
 
 import handlers
+from bot import polling
 from bot.config import Settings
 from handlers.context import BotData, NewsApp, NewsContext
+from news.fetch import Fetcher
 from storage import Store
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,7 @@ def build_application(
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
     rate_limits: bool = True,
+    jobs: bool = True,
 ) -> NewsApp:
     """The bot's Application: handlers from the command table, the store opened in
     post_init and closed in post_shutdown, HTML replies, Telegram's rate limits."""
@@ -59,6 +62,8 @@ def build_application(
     app: NewsApp = builder.build()
     app.bot_data.admin_ids = settings.admin_ids
     app.bot_data.extras["settings"] = settings
+    # The terminal chat runs no jobs: no feed polling, no alert delivery.
+    app.bot_data.extras["run_jobs"] = jobs
     handlers.register(app)
     return app
 
@@ -70,12 +75,24 @@ async def _post_init(app: NewsApp) -> None:
     await app.bot.set_my_commands(handlers.menu())
     # JobQueue jobs live in memory: they are (re)scheduled here at every start.
     # -- alert delivery and digest jobs (issue 3) go here --
-    # -- feed polling job (issue 4) goes here --
+    if app.bot_data.extras.get("run_jobs", True) and app.job_queue is not None:
+        app.bot_data.fetcher = Fetcher()
+        app.job_queue.run_repeating(
+            polling.poll_job,
+            interval=polling.poll_interval(settings),
+            first=1.0,
+            name="feeds",
+            job_kwargs={"max_instances": 1, "coalesce": True},
+        )
     log.info("newsbot started as @%s on %s", app.bot.username, settings.db_path)
 
 
 async def _post_shutdown(app: NewsApp) -> None:
-    """Close the store."""
+    """Close the fetcher and the store."""
+    fetcher = app.bot_data.fetcher
+    if fetcher is not None:
+        app.bot_data.fetcher = None
+        await fetcher.aclose()
     store = app.bot_data.store
     if store is not None:
         app.bot_data.store = None

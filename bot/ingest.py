@@ -9,13 +9,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tqdm import tqdm
 
+from bot.feeds import articles_from_url
 from news.articles import Article, ParseError
+from news.feeds import FeedError, entry_to_article, parse_feed
+from news.fetch import Fetcher, FetchError
+from news.pages import PageError, extract_page, page_to_article
 from news.parse import decode, parse_jsonl, parse_text_article, sniff
+from news.urls import is_http_url
 from storage import AddResult, Store
 
 log = logging.getLogger(__name__)
@@ -84,38 +89,65 @@ async def ingest(
     *,
     progress: bool | None = None,
     on_report: Callable[[SourceReport], None] | None = None,
+    fetcher: Fetcher | None = None,
 ) -> list[SourceReport]:
-    """Import every source; one report per file or URL."""
+    """Import every source; one report per file or URL. URLs are fetched with `fetcher`
+    (one is made, and closed, when none is given)."""
     reports: list[SourceReport] = []
-    for source in expand(sources):
-        report = SourceReport(source)
-        try:
-            await _ingest_one(store, source, report, progress)
-        except ParseError as error:
-            where = f"{source}:{error.line}" if error.line else source
-            report.fail(where, str(error))
-        except OSError as error:
-            report.fail(source, error.strerror or str(error))
-        reports.append(report)
-        if on_report is not None:
-            on_report(report)
+    own_fetcher: Fetcher | None = None
+    try:
+        for source in expand(sources):
+            report = SourceReport(source)
+            try:
+                if is_http_url(source):
+                    if fetcher is None:
+                        fetcher = own_fetcher = Fetcher()
+                    articles, errors = await articles_from_url(fetcher, source)
+                    for error in errors:
+                        report.fail(source, error)
+                    report.count(await store.add_articles(articles))
+                else:
+                    await _ingest_file(store, Path(source), report, progress)
+            except ParseError as error:
+                where = f"{source}:{error.line}" if error.line else source
+                report.fail(where, str(error))
+            except (FeedError, PageError) as error:
+                report.fail(source, str(error))
+            except FetchError as error:
+                report.fail(source, error.reason)
+            except OSError as error:
+                report.fail(source, error.strerror or str(error))
+            reports.append(report)
+            if on_report is not None:
+                on_report(report)
+    finally:
+        if own_fetcher is not None:
+            await own_fetcher.aclose()
     return reports
 
 
-async def _ingest_one(
-    store: Store, source: str, report: SourceReport, progress: bool | None
+async def _ingest_file(
+    store: Store, path: Path, report: SourceReport, progress: bool | None
 ) -> None:
-    path = Path(source)
     # File reads run in a thread: the bot's event loop must never wait on the disk.
     kind = await asyncio.to_thread(_sniff_file, path)
     if kind == "jsonl":
         await _ingest_jsonl(store, path, report, progress)
-    elif kind == "text":
-        data = await asyncio.to_thread(path.read_bytes)
-        article = parse_text_article(decode(data))
-        report.count(await store.add_articles([article]))
+        return
+    data = await asyncio.to_thread(path.read_bytes)
+    uri = (await asyncio.to_thread(path.resolve)).as_uri()
+    if kind == "text":
+        articles = [parse_text_article(decode(data))]
+    elif kind == "feed":
+        # A saved feed: its items as they are (no page is fetched for a local file).
+        parsed = await asyncio.to_thread(parse_feed, data, url=uri)
+        articles = [entry_to_article(e, feed_title=parsed.title) for e in parsed.entries]
     else:
-        raise ParseError(f"{kind} files are not supported here yet")
+        page = await asyncio.to_thread(extract_page, data, url=uri)
+        article = page_to_article(page)
+        # A saved page's own address is a file, not a link a reader can open.
+        articles = [article if is_http_url(article.url or "") else replace(article, url=None)]
+    report.count(await store.add_articles(articles))
 
 
 def _sniff_file(path: Path) -> str:

@@ -44,7 +44,18 @@ COMMANDS: tuple[Command, ...] = (
     Command("full", stories.full, "The whole text", "/full ID", story_arg=True),
     Command("related", stories.related, "Related stories", "/related ID", story_arg=True),
     # -- topic commands (issue 3) go here --
-    # -- admin feed commands (issue 4) go here --
+    Command(
+        "addfeed", admin.addfeed, "Poll a feed (admins)", "/addfeed URL", menu=False, help=False
+    ),
+    Command("feeds", admin.feeds, "The polled feeds (admins)", "/feeds", menu=False, help=False),
+    Command(
+        "removefeed",
+        admin.removefeed,
+        "Stop a feed (admins)",
+        "/removefeed ID",
+        menu=False,
+        help=False,
+    ),
     Command("stats", admin.stats, "Counts (admins only)", "/stats", menu=False, help=False),
 )
 

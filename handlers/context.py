@@ -7,6 +7,7 @@ from typing import Any
 
 from telegram.ext import Application, CallbackContext, ExtBot
 
+from news.fetch import Fetcher
 from storage import Store
 
 
@@ -15,6 +16,7 @@ class BotData:
     """Long-lived resources, opened in post_init and closed in post_shutdown."""
 
     store: Store | None = None
+    fetcher: Fetcher | None = None  # feeds and pages; opened by `newsbot run` only
     admin_ids: frozenset[int] = field(default_factory=frozenset)
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -29,6 +31,14 @@ class NewsContext(CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], B
         if store is None:
             raise RuntimeError("the store is not open: post_init has not run")
         return store
+
+    @property
+    def fetcher(self) -> Fetcher:
+        """The open Fetcher (post_init opens it when the bot runs its jobs)."""
+        fetcher = self.bot_data.fetcher
+        if fetcher is None:
+            raise RuntimeError("no fetcher: feeds are polled only by `newsbot run`")
+        return fetcher
 
 
 NewsApp = Application[ExtBot[None], NewsContext, dict[Any, Any], dict[Any, Any], BotData, Any]

@@ -23,7 +23,7 @@ import lxml.etree
 import lxml.html
 from feedparser.encodings import convert_to_utf8
 
-from news.articles import Article, ParseError
+from news.articles import Article, ParseError, RelatedLink
 from news.fetch import FEED_ACCEPT, Fetcher, FetchError, FetchResult
 from news.pages import PageArticle, PageError, fallback_title, fetch_page, parse_datetime
 from news.text import clean, words
@@ -279,6 +279,15 @@ def _strip_html(value: str) -> str:
     return clean(" ".join(_html_paragraphs(value, None)[0]).replace("\n", " "))
 
 
+def _text_field(holder: Any, key: str) -> str | None:
+    """A title-like field as plain text: markup stripped only when feedparser says (or
+    guesses) it is HTML, so that "5 < 6" in a plain title survives."""
+    value = holder.get(key) or ""
+    kind = (holder.get(f"{key}_detail") or {}).get("type") or ""
+    text = _strip_html(value) if "html" in kind else clean(value)
+    return text or None
+
+
 def _trim_teaser(paragraphs: list[str]) -> tuple[list[str], bool]:
     """Drop "Read more" links and feed boilerplate; tell whether the text was cut short."""
     truncated = False
@@ -438,7 +447,7 @@ def _entry(entry: Any, base_url: str) -> FeedEntry | None:
     url = urljoin(base_url, link.strip()) if link else None
     url = url if url and is_http_url(url) else None
     guid = clean(entry.get("id") or "") or None
-    title = _strip_html(entry.get("title") or "") or None
+    title = _text_field(entry, "title")
     paragraphs, html_image = _entry_text(entry, url or base_url)
     paragraphs, truncated = _trim_teaser(paragraphs)
     if not (title or paragraphs or url):
@@ -479,8 +488,11 @@ def parse_feed(data: bytes, *, url: str, content_type: str | None = None) -> Par
     parsed = feedparser.parse(
         utf8 if encoding else data,
         response_headers=headers,
-        resolve_relative_uris=True,
-        sanitize_html=True,
+        # We reduce content to plain text ourselves (scripts and styles dropped there) and
+        # resolve image URLs against the entry's base: feedparser's own HTML passes would
+        # only parse the same markup twice more.
+        resolve_relative_uris=False,
+        sanitize_html=False,
     )
     version = parsed.get("version") or None
     problems = [
@@ -513,7 +525,7 @@ def parse_feed(data: bytes, *, url: str, content_type: str | None = None) -> Par
         note = f"{dropped} item(s) with neither title, text nor link skipped"
         warning = f"{warning}; {note}" if warning else note
     return ParsedFeed(
-        title=_strip_html(feed.get("title") or "") or None,
+        title=_text_field(feed, "title"),
         link=urljoin(url, feed_link) if feed_link else None,
         ttl_minutes=_ttl(feed),
         entries=tuple(entries),
@@ -521,6 +533,23 @@ def parse_feed(data: bytes, *, url: str, content_type: str | None = None) -> Par
         version=version,
         encoding=encoding or parsed.get("encoding") or None,
     )
+
+
+_FEED_TYPES = ("rss", "atom", "rdf", "xml")
+_ROOT_TAG = re.compile(rb"<(rss|feed|rdf:RDF|html|body|head)\b", re.I)
+
+
+def is_feed_document(body: bytes, content_type: str | None = None) -> bool:
+    """A cheap sniff: does this response look like an RSS/Atom feed rather than an HTML page
+    (for `ingest URL`, which accepts either)?"""
+    media = (content_type or "").split(";")[0].strip().lower()
+    if any(kind in media for kind in _FEED_TYPES) and "html" not in media:
+        return True
+    head = body[:65536]
+    if b"<!ENTITY" in head:
+        return True  # XML with a DTD, never HTML: parse_feed will say what is wrong
+    first = _ROOT_TAG.search(head)
+    return first is not None and first.group(1).lower() in (b"rss", b"feed", b"rdf:rdf")
 
 
 # --- items to articles ------------------------------------------------------------------
@@ -540,7 +569,7 @@ def entry_to_article(
     """The Article for a feed item; the item's page, when fetched, fills in the text (when
     longer) and whatever the item lacks (author, date, image, category, related links)."""
     body = entry.paragraphs
-    related: tuple[Any, ...] = ()
+    related: tuple[RelatedLink, ...] = ()
     if page is not None and len(page.text) > len(entry.text):
         body = page.paragraphs
         related = page.related
@@ -552,8 +581,9 @@ def entry_to_article(
     if published is None and page is not None:
         published, offset = page.published, page.utc_offset_minutes
     url = entry.url
-    if page is not None and page.canonical_url:
-        url = page.canonical_url  # the publisher's own address, not a feed redirector's
+    if page is not None:
+        # The publisher's own address (after redirects), not a feed redirector's.
+        url = page.canonical_url or page.url
     return Article(
         title=title,
         body=body,
@@ -613,7 +643,9 @@ async def fetch_feed(
     result = await fetcher.get(url, etag=etag, last_modified=last_modified, accept=FEED_ACCEPT)
     if result.not_modified:
         return FeedFetch(result, None)
-    feed = parse_feed(result.body, url=result.url, content_type=result.content_type)
+    feed = await asyncio.to_thread(
+        parse_feed, result.body, url=result.url, content_type=result.content_type
+    )
     return FeedFetch(result, feed)
 
 
@@ -640,6 +672,8 @@ async def import_entries(
                     error = exc.reason
                 except PageError as exc:
                     error = str(exc)
+        if error:
+            log.info("page %s not used (%s); keeping the feed's own text", entry.url, error)
         try:
             article = entry_to_article(entry, feed_title=feed_title, page=page)
         except ParseError as exc:

@@ -41,7 +41,7 @@ class FetchError(Exception):
         self,
         reason: str,
         *,
-        url: str,
+        url: str = "",
         status: int | None = None,
         retry_after_seconds: int | None = None,
     ) -> None:
@@ -238,6 +238,7 @@ class Fetcher:
             if isinstance(outcome, tuple):
                 target, status = outcome
                 if still_permanent and status in _PERMANENT:
+                    log.debug("%s moved permanently to %s", current, target)
                     permanent_to = target
                 else:
                     still_permanent = False
@@ -260,6 +261,7 @@ class Fetcher:
     ) -> FetchResult | tuple[str, int]:
         """One request: a result, or (redirect target, status) for a redirect."""
         response = await self._send(url, current, headers)
+        log.debug("GET %s: HTTP %s", current, response.status_code)
         try:
             status = response.status_code
             if status in _REDIRECTS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -266,6 +267,7 @@ def extract_page(html: bytes | str, *, url: str, content_type: str | None = None
     canonical = doc.url if doc.url and is_http_url(doc.url) else None
     if canonical and not _site_matches(canonical, url):
         # A page may claim any canonical URL; only trust one on its own site.
+        log.debug("ignoring canonical URL %s of %s: another site", canonical, url)
         canonical = None
     tags = tuple(
         dict.fromkeys(clean(t) for tag in (doc.tags or []) for t in tag.split(",") if clean(t))
@@ -328,4 +330,8 @@ async def fetch_page(fetcher: Fetcher, url: str) -> PageArticle:
     media_type = (result.content_type or "").split(";")[0].strip().lower()
     if media_type and media_type not in _HTML_TYPES:
         raise PageError(f"not an HTML page ({media_type})")
-    return extract_page(result.body, url=result.url, content_type=result.content_type)
+    # Extraction is CPU work (tens of ms for a big page): keep it off the event loop so the
+    # bot keeps answering chats while a poll imports.
+    return await asyncio.to_thread(
+        extract_page, result.body, url=result.url, content_type=result.content_type
+    )

@@ -208,6 +208,30 @@ class Query:
     excluded: tuple[Term, ...]
     filters: tuple[FieldFilter, ...]
     display: str = field(default="", compare=False)
+    # The same conditions prepared for `matches`, which runs for every alert candidate:
+    # set operations in C where no phrase is involved.
+    _all_of: frozenset[str] = field(init=False, repr=False, compare=False)
+    _any_of: tuple[frozenset[str], ...] = field(init=False, repr=False, compare=False)
+    _phrase_groups: tuple[tuple[Term, ...], ...] = field(init=False, repr=False, compare=False)
+    _none_of: frozenset[str] = field(init=False, repr=False, compare=False)
+    _excluded_phrases: tuple[Term, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Every stem of a one-term group is required (a phrase needs all its words too,
+        # then its order is checked).
+        all_of = {s for group in self.groups if len(group) == 1 for s in group[0].stems}
+        any_of = [
+            frozenset(t.stems[0] for t in group)
+            for group in self.groups
+            if len(group) > 1 and not any(t.is_phrase for t in group)
+        ]
+        phrase_groups = [g for g in self.groups if any(t.is_phrase for t in g)]
+        setattr_ = object.__setattr__
+        setattr_(self, "_all_of", frozenset(all_of))
+        setattr_(self, "_any_of", tuple(any_of))
+        setattr_(self, "_phrase_groups", tuple(phrase_groups))
+        setattr_(self, "_none_of", frozenset(t.stems[0] for t in self.excluded if not t.is_phrase))
+        setattr_(self, "_excluded_phrases", tuple(t for t in self.excluded if t.is_phrase))
 
     @property
     def canonical(self) -> str:
@@ -246,13 +270,19 @@ class Query:
 
     def matches(self, doc: Doc) -> bool:
         """Whether the prepared story matches, exactly as FTS5 plus the filters would."""
+        terms = doc.terms
+        if not self._all_of <= terms or not terms.isdisjoint(self._none_of):
+            return False
+        for stems in self._any_of:
+            if terms.isdisjoint(stems):
+                return False
         for flt in self.filters:
             if not flt.matches(doc.field(flt.field)):
                 return False
-        for group in self.groups:
+        for group in self._phrase_groups:
             if not any(t.found_in(doc) for t in group):
                 return False
-        return not any(t.found_in(doc) for t in self.excluded)
+        return not any(t.found_in(doc) for t in self._excluded_phrases)
 
 
 # --- parsing ---------------------------------------------------------------------------

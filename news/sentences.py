@@ -10,28 +10,33 @@ from __future__ import annotations
 
 import re
 
+
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 # Titles that precede a name: a full stop after them never ends a sentence.
-_TITLES = frozenset(
+_TITLES = _word_set(
     """mr mrs ms messrs mme mlle dr prof gov sen sens rep reps rev gen lt col sgt capt cmdr
     adm maj pres supt det insp cpl pvt hon fr sr sra srta st mt ft pt vs v e.g i.e cf
-    approx viz al ald cllr atty""".split()
+    approx viz al ald cllr atty"""
 )
 # Abbreviations that can also close a sentence ("bought by Apple Inc. The deal ..."):
 # these end one only when the next word is a typical sentence opener.
-_ABBREVIATIONS = frozenset(
+_ABBREVIATIONS = _word_set(
     """jan feb mar apr jun jul aug sep sept oct nov dec mon tue tues wed thu thur thurs fri
     sat sun inc corp co ltd plc llc bros jr sr esq etc no nos vol vols fig figs ed eds op
     ave blvd rd hwy dept univ assn est approx min max ca a.m p.m am pm
     ala ariz ark calif colo conn del fla ga ill ind kan kans ky la md mass mich minn miss mo
-    mont neb nev okla ore pa penn tenn tex va vt wash wis wyo""".split()
+    mont neb nev okla ore pa penn tenn tex va vt wash wis wyo"""
 )
 # Words that start a new sentence after an ambiguous abbreviation ("in the U.S. The ...").
-_OPENERS = frozenset(
+_OPENERS = _word_set(
     """the a an he she it they we i you his her its their our my this that these those there
     but and so yet or in on at for from with by after before when while as if although
     though since because meanwhile however still also then now today yesterday last
     earlier later some many most more several few all both each no not one two three what
-    who why how where which mr mrs ms dr""".split()
+    who why how where which mr mrs ms dr"""
 )
 _BULLETS = "•●▪■◦‣∙·"
 _BULLET_LINE = re.compile(rf"^\s*(?:[-*+{_BULLETS}]\s*|\d{{1,3}}[.)]\s+|\(?[a-z]\)\s+)")
@@ -174,7 +179,7 @@ def _ends_sentence(block: str, match: re.Match[str]) -> bool:
         return True
     if nxt is None:
         # Punctuation or a dash follows: only an opening quote starts a new sentence.
-        return first in "\"“‘«"
+        return first in '"“‘«'
     word = nxt.group(1)
     if not (word[0].isupper() or word[0].isdigit()):
         return False

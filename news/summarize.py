@@ -48,8 +48,13 @@ FEATURES = (
     "had_dateline",
 )
 
+
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 # Function words carry no topic; they are left out of centrality and overlaps.
-STOP_WORDS = frozenset(
+STOP_WORDS = _word_set(
     """a about above after again against all also am an and any are as at be because been
     before being below between both but by can could did do does doing down during each few
     for from further get got had has have having he her here hers herself him himself his how
@@ -58,7 +63,7 @@ STOP_WORDS = frozenset(
     says she should so some such than that the their theirs them themselves then there these
     they this those through to told too two under until up us very was we were what when
     where which while who whom why will with would you your yours yourself yourselves mr mrs
-    ms""".split()
+    ms"""
 )
 _QUOTE = re.compile(r"[\"“”]")
 _DIGITS = re.compile(r"\d+")
@@ -133,7 +138,7 @@ class SentenceModel:
         feature = np.asarray(trees["feature"], dtype=np.intp).reshape(-1, 2**depth - 1)
         threshold = np.asarray(trees["threshold"], dtype=np.float64).reshape(feature.shape)
         leaf = np.asarray(trees["leaf"], dtype=np.float64).reshape(-1, 2**depth)
-        if leaf.shape[0] != feature.shape[0] or feature.size and feature.max() >= len(FEATURES):
+        if leaf.shape[0] != feature.shape[0] or (feature.size and feature.max() >= len(FEATURES)):
             raise ValueError("malformed model trees")
         selection = data["selection"]
         return cls(
@@ -279,7 +284,7 @@ def summarize(title: str, paragraphs: Sequence[str], n: int | None = None) -> li
     if n is not None and n <= 0:
         return []
     sentences, had_dateline = _prepare(paragraphs)
-    if n is not None and n >= len(sentences) or len(sentences) <= 1:
+    if (n is not None and n >= len(sentences)) or len(sentences) <= 1:
         return sentences
     model = load_model()
     scores = model.predict(sentence_features(title, sentences, had_dateline))

@@ -171,7 +171,9 @@ def export(gbm: Any, target_words: int) -> SentenceModel:
     )
 
 
-def train(records: Sequence[dict[str, Any]], folds: int = 5) -> tuple[SentenceModel, dict[str, Any]]:
+def train(
+    records: Sequence[dict[str, Any]], folds: int = 5
+) -> tuple[SentenceModel, dict[str, Any]]:
     """Fit the model on `records`; returns it with the cross-validation report."""
     from sklearn.ensemble import GradientBoostingRegressor
     from sklearn.model_selection import KFold
@@ -197,7 +199,9 @@ def train(records: Sequence[dict[str, Any]], folds: int = 5) -> tuple[SentenceMo
         ]
         scores = rouge(pairs)
         report["cv"][str(target)] = [round(v, 2) for v in scores]
-        log.info("target_words=%d: cross-validated ROUGE-1/2/L %.2f / %.2f / %.2f", target, *scores)
+        log.info(
+            "target_words=%d: cross-validated ROUGE-1/2/L %.2f / %.2f / %.2f", target, *scores
+        )
         if sum(scores) / 3 > best_mean + 1e-9:
             best, best_mean = target, sum(scores) / 3
     report["target_words"] = best

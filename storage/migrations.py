@@ -68,8 +68,92 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
-    # -- 002: topic alerts (issue 3) go here --
-    # -- 003: feeds (issue 4) go here --
+    Migration(
+        "002_alerts",
+        """
+        CREATE TABLE chats (
+            id INTEGER PRIMARY KEY,                   -- Telegram's chat id
+            type TEXT NOT NULL DEFAULT 'private',
+            title TEXT,
+            active INTEGER NOT NULL DEFAULT 1,        -- 0: blocked us, kicked us or migrated
+            inactive_reason TEXT,
+            migrated_to INTEGER,                      -- the supergroup a group became
+            digest_time TEXT,                         -- 'HH:MM' in the chat's zone; NULL: none
+            timezone TEXT NOT NULL DEFAULT 'UTC',     -- IANA name or 'UTC+03:00'
+            next_digest_at TEXT,                      -- ISO 8601 UTC
+            last_digest_at TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX chats_next_digest ON chats(next_digest_at)
+            WHERE next_digest_at IS NOT NULL;
+        CREATE TABLE subscriptions (
+            id INTEGER PRIMARY KEY,
+            chat_id INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+            canonical TEXT NOT NULL,                  -- Query.canonical: the identity
+            display TEXT NOT NULL,                    -- as the reader typed it
+            frequency TEXT NOT NULL DEFAULT 'instant'
+                CHECK (frequency IN ('instant', 'daily')),
+            created_at TEXT NOT NULL,
+            UNIQUE (chat_id, canonical)
+        );
+        CREATE TABLE alert_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            subscriptions_version INTEGER NOT NULL,   -- bumped by every subscription change
+            changes_kept_from INTEGER NOT NULL        -- oldest version still in the log
+        );
+        INSERT INTO alert_state (id, subscriptions_version, changes_kept_from) VALUES (1, 0, 1);
+        CREATE TABLE subscription_changes (
+            version INTEGER NOT NULL,
+            subscription_id INTEGER NOT NULL
+        );
+        CREATE INDEX subscription_changes_version ON subscription_changes(version);
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,                   -- arrival order
+            chat_id INTEGER NOT NULL REFERENCES chats(id),
+            story_id INTEGER NOT NULL REFERENCES stories(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('instant', 'digest')),
+            topics TEXT NOT NULL,                     -- JSON list of topic display forms
+            state TEXT NOT NULL DEFAULT 'queued'
+                CHECK (state IN ('queued', 'sending', 'sent', 'failed', 'skipped')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT,                     -- ISO 8601 UTC; NULL: at once
+            claim TEXT,                               -- who is sending it
+            claimed_at TEXT,
+            created_at TEXT NOT NULL,
+            sent_at TEXT,
+            error TEXT,
+            UNIQUE (chat_id, story_id)                -- the proof: one alert per chat and story
+        );
+        CREATE INDEX alerts_queue ON alerts(kind, chat_id, id, next_attempt_at)
+            WHERE state = 'queued';
+        CREATE INDEX alerts_state ON alerts(state, claimed_at);
+        CREATE INDEX alerts_story ON alerts(story_id);
+        """,
+    ),
+    Migration(
+        "003_feeds",
+        """
+        CREATE TABLE feeds (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL UNIQUE,              -- canonical; a permanent redirect moves it
+            title TEXT,
+            interval_s INTEGER NOT NULL,
+            etag TEXT,
+            last_modified TEXT,
+            next_poll_at TEXT,                     -- ISO 8601 UTC; NULL: due now
+            last_poll_at TEXT,
+            last_success_at TEXT,
+            last_error TEXT,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            first_failure_at TEXT,
+            paused_at TEXT,                        -- set after days of failures
+            stories_imported INTEGER NOT NULL DEFAULT 0,
+            added_at TEXT NOT NULL
+        );
+        CREATE INDEX feeds_due ON feeds(next_poll_at) WHERE paused_at IS NULL;
+        """,
+    ),
 )
 
 

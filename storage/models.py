@@ -84,3 +84,24 @@ class SearchPage:
     items: tuple[StoryHead, ...]
     page: int
     has_next: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """A feed the bot polls, with its polling state."""
+
+    id: int
+    url: str
+    title: str | None
+    interval_s: int
+    etag: str | None
+    last_modified: str | None
+    next_poll_at: datetime | None
+    last_poll_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    consecutive_failures: int
+    first_failure_at: datetime | None
+    paused_at: datetime | None
+    stories_imported: int
+    added_at: datetime

@@ -25,6 +25,7 @@ from news.feeds import (
     fetch_feed,
     html_to_paragraphs,
     import_entries,
+    is_feed_document,
     needs_page,
     parse_feed,
 )
@@ -147,6 +148,21 @@ def test_not_a_feed(data: bytes) -> None:
         parse_feed(data, url="https://example.org/x")
 
 
+@pytest.mark.parametrize(
+    "path",
+    sorted([*FEEDS.glob("*.xml"), *FEEDS.glob("*.html"), *(DATA / "pages").glob("*.html")]),
+    ids=lambda p: p.name,
+)
+def test_is_feed_document(path: Path) -> None:
+    assert is_feed_document(path.read_bytes()) is (path.suffix == ".xml")
+
+
+def test_is_feed_document_trusts_a_feed_content_type() -> None:
+    assert is_feed_document(b"", "application/atom+xml; charset=utf-8")
+    assert not is_feed_document(b"<html></html>", "text/html")
+    assert not is_feed_document(b"<!doctype html><title>x</title>", None)
+
+
 # --- encodings ----------------------------------------------------------------------------
 
 
@@ -201,6 +217,26 @@ def test_html_to_paragraphs_survives_junk() -> None:
     assert html_to_paragraphs("<div><p>unclosed <i>tags") == ("unclosed tags",)
     deep = "<div>" * 5000 + "deep" + "</div>" * 5000
     assert html_to_paragraphs(deep) == ("deep",)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Why 5 &lt; 6 &amp; so on", "Why 5 < 6 & so on"),
+        ("Bees learn to &lt;em&gt;count&lt;/em&gt;", "Bees learn to count"),
+        ("A &lt;b or 3&gt;2", "A <b or 3>2"),
+        ("<![CDATA[Tom &amp; Jerry]]>", "Tom & Jerry"),
+        ("  Spaced\u00a0 out\u200b  ", "Spaced out"),
+    ],
+)
+def test_titles_are_plain_text(raw: str, expected: str) -> None:
+    feed = (
+        f'<rss version="2.0"><channel><title>{raw}</title><item><title>{raw}</title>'
+        "<link>https://n.example/1</link></item></channel></rss>"
+    )
+    parsed = parse_feed(feed.encode(), url="https://n.example/rss")
+    assert parsed.title == expected
+    assert parsed.entries[0].title == expected
 
 
 # --- teasers ------------------------------------------------------------------------------
@@ -311,6 +347,13 @@ def test_page_fills_what_the_teaser_lacks() -> None:
     assert article.source == "Feed Title"
     assert article.url == "https://news.example/story-canonical"
     assert article.guid == "g-1"
+
+
+def test_page_without_canonical_gives_its_final_url() -> None:
+    entry = make_entry(url="https://feeds.example/~r/story/123", text="Teaser…")
+    landed = page(canonical_url=None, url="https://publisher.example/story?utm_source=feed")
+    article = entry_to_article(entry, feed_title="F", page=landed)
+    assert article.url == "https://publisher.example/story"
 
 
 def test_entry_data_wins_over_the_page() -> None:

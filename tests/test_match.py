@@ -176,8 +176,9 @@ def test_match_does_not_scan_every_subscription() -> None:
     doc = _doc("Belarus news", "Ice hockey in Minsk, topic7 too")
     assert percolator.match(doc) == [7, 5000, 5001]
     # The 2000 "topicN news" queries are filed under topicN (longer than "news"), so
-    # only the one for topic7 is a candidate.
-    assert len(percolator.candidates(doc)) == 3
+    # only the one for topic7 is verified; "belarus OR minsk" needs no verifying.
+    verified = {query.canonical for query in percolator.candidates(doc)}
+    assert verified == {"news topic7", 'belarus "ice hockey"'}
 
 
 def test_frequency_hint_picks_the_rarest_term() -> None:
@@ -212,7 +213,7 @@ def test_doc_from_article() -> None:
     )
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     st.lists(queries(), min_size=1, max_size=25),
     st.lists(docs(), min_size=1, max_size=6),
@@ -284,7 +285,7 @@ def _load(stories: list[Article]) -> sqlite3.Connection:
     return db
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(docs(), min_size=1, max_size=10), st.lists(queries(), min_size=1, max_size=8))
 def test_matches_agrees_with_fts5(stories: list[Article], subscriptions: list[Query]) -> None:
     db = _load(stories)

@@ -1,0 +1,217 @@
+"""Feed polling and URL imports: news.feeds/news.pages fetch and parse, the store dedups
+and stores (through the same path as every import, so topic alerts fire)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from news.articles import Article
+from news.feeds import (
+    FeedEntry,
+    FeedError,
+    fetch_feed,
+    import_entries,
+    is_feed_document,
+    parse_feed,
+)
+from news.fetch import Fetcher, FetchError
+from news.pages import extract_page, page_to_article
+from news.schedule import FeedState, after_poll, should_pause, spread
+from news.urls import canonical_url, host_of, is_http_url
+from storage import Store
+from storage.models import Feed
+
+log = logging.getLogger(__name__)
+
+# At most this many feeds are fetched in one tick; a larger burst of due feeds (after an
+# OPML import, or a long stop) is spread over the polling interval instead.
+BURST = 8
+CONCURRENCY = 4
+
+
+@dataclass
+class PollReport:
+    """What one poll of one feed did."""
+
+    feed: Feed
+    new: int = 0
+    duplicate: int = 0
+    failed: int = 0
+    not_modified: bool = False
+    error: str | None = None
+    paused: bool = False
+    new_ids: list[int] = field(default_factory=list)
+
+    def line(self) -> str:
+        """One line for the terminal or a chat."""
+        if self.error:
+            state = "paused after failing for days" if self.paused else "failed"
+            return f"#{self.feed.id} {self.feed.url}: {state}: {self.error}"
+        if self.not_modified:
+            return f"#{self.feed.id} {self.feed.url}: not modified"
+        return (
+            f"#{self.feed.id} {self.feed.url}: {self.new} new, {self.duplicate} duplicate, "
+            f"{self.failed} failed"
+        )
+
+
+def _scoped_guid(article: Article, feed_url: str) -> Article:
+    """A guid that is not a URL is only unique within its feed ("1", "2", ...): qualify it
+    with the feed, so dedup by guid never merges stories of two feeds."""
+    if article.guid and not is_http_url(article.guid):
+        return replace(article, guid=f"{feed_url}#{article.guid}")
+    return article
+
+
+async def _new_entries(
+    store: Store, entries: Sequence[FeedEntry], feed_url: str
+) -> list[FeedEntry]:
+    """Entries not stored yet, checked before any page is fetched."""
+    fresh = []
+    for entry in entries:
+        guid = entry.guid
+        if guid and not is_http_url(guid):
+            guid = f"{feed_url}#{guid}"
+        url = canonical_url(entry.url) if entry.url else None
+        if not await store.has_story(guid=guid, url=url):
+            fresh.append(entry)
+    return fresh
+
+
+async def poll_feed(
+    store: Store,
+    fetcher: Fetcher,
+    feed: Feed,
+    now: datetime,
+    *,
+    rng: random.Random | None = None,
+) -> PollReport:
+    """Poll one feed: conditional GET, new items only (their pages fetched when the feed
+    gives a teaser), stored; the feed's schedule, validators and errors recorded."""
+    report = PollReport(feed)
+    state = FeedState(
+        interval_s=feed.interval_s,
+        consecutive_failures=feed.consecutive_failures,
+        first_failure_at=feed.first_failure_at,
+        last_success_at=feed.last_success_at,
+        next_poll_at=feed.next_poll_at,
+        last_error=feed.last_error,
+    )
+    try:
+        fetched = await fetch_feed(
+            fetcher, feed.url, etag=feed.etag, last_modified=feed.last_modified
+        )
+    except (FetchError, FeedError) as error:
+        reason = error.reason if isinstance(error, FetchError) else str(error)
+        retry = error.retry_after_seconds if isinstance(error, FetchError) else None
+        after = after_poll(state, now, ok=False, error=reason, retry_after_seconds=retry, rng=rng)
+        report.error = reason
+        report.paused = should_pause(after, now)
+        await store.save_poll(
+            feed.id,
+            polled_at=now,
+            next_poll_at=after.next_poll_at,
+            consecutive_failures=after.consecutive_failures,
+            first_failure_at=after.first_failure_at,
+            last_success_at=after.last_success_at,
+            last_error=reason,
+            paused=report.paused,
+        )
+        log.warning("feed %s failed: %s", feed.url, reason)
+        return report
+
+    result, parsed = fetched.result, fetched.feed
+    ttl = parsed.ttl_minutes if parsed else None
+    after = after_poll(
+        state, now, ok=True, ttl_minutes=ttl, max_age_seconds=result.max_age_seconds
+    )
+    if parsed is None:
+        report.not_modified = True
+    else:
+        fresh = await _new_entries(store, parsed.entries, feed.url)
+        report.duplicate += len(parsed.entries) - len(fresh)
+        imported = await import_entries(fetcher, fresh, feed_title=parsed.title or feed.title)
+        articles = []
+        for item in imported:
+            if item.article is None:
+                report.failed += 1
+            else:
+                articles.append(_scoped_guid(item.article, feed.url))
+        for stored in await store.add_articles(articles):
+            if stored.status == "new":
+                report.new += 1
+                report.new_ids.append(stored.story_id)
+            else:
+                report.duplicate += 1
+    moved = result.permanent_redirect_to
+    await store.save_poll(
+        feed.id,
+        polled_at=now,
+        next_poll_at=after.next_poll_at,
+        consecutive_failures=0,
+        first_failure_at=None,
+        last_success_at=now,
+        last_error=None,
+        imported=report.new,
+        etag=result.etag,
+        last_modified=result.last_modified,
+        title=parsed.title if parsed else None,
+        new_url=canonical_url(moved) if moved else None,
+    )
+    return report
+
+
+async def poll_due(
+    store: Store,
+    fetcher: Fetcher,
+    now: datetime,
+    *,
+    interval: timedelta,
+    rng: random.Random | None = None,
+    burst: int = BURST,
+) -> list[PollReport]:
+    """Poll the feeds that are due, a few at a time (the Fetcher also limits each host);
+    a burst beyond `burst` is rescheduled evenly over `interval`, hosts interleaved."""
+    due = await store.due_feeds(now)
+    if len(due) > burst:
+        later = spread(due[burst:], now + interval / len(due), interval, host=_host)
+        await store.schedule_feeds([(feed.id, when) for feed, when in later])
+        due = due[:burst]
+    limit = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(feed: Feed) -> PollReport:
+        async with limit:
+            return await poll_feed(store, fetcher, feed, now, rng=rng)
+
+    return list(await asyncio.gather(*(one(feed) for feed in due)))
+
+
+def _host(feed: Feed) -> str:
+    return host_of(feed.url) or ""
+
+
+async def articles_from_url(fetcher: Fetcher, url: str) -> tuple[list[Article], list[str]]:
+    """The stories at a URL: every item of a feed (teaser pages fetched), or the article of
+    a page; and the reason of each item that failed."""
+    result = await fetcher.get(url)
+    if is_feed_document(result.body, result.content_type):
+        parsed = await asyncio.to_thread(
+            parse_feed, result.body, url=result.url, content_type=result.content_type
+        )
+        imported = await import_entries(fetcher, parsed.entries, feed_title=parsed.title)
+        articles = [_scoped_guid(i.article, result.url) for i in imported if i.article]
+        errors = [
+            f"{i.entry.url or i.entry.title}: {i.page_error or 'no usable text'}"
+            for i in imported
+            if i.article is None
+        ]
+        return articles, errors
+    page = await asyncio.to_thread(
+        extract_page, result.body, url=result.url, content_type=result.content_type
+    )
+    return [page_to_article(page)], []

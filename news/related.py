@@ -1,0 +1,386 @@
+"""Related stories: a latent semantic (LSA) embedding of each story and a dense index.
+
+`RelatedModel` turns a story into a short L2-normalised vector: hashed word and word-pair
+counts, sublinear tf-idf, then a truncated SVD fitted on the archive. New stories are
+embedded with the fitted model, so they join the index without a rebuild; `should_refit`
+says when the archive has grown enough for a refit to pay. `RelatedIndex` keeps the
+vectors in one float32 matrix and answers "more like this" with one matrix-vector product.
+Only `RelatedModel.fit` needs scikit-learn; embedding and querying need numpy alone.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import logging
+import math
+import zlib
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from news.text import words
+
+log = logging.getLogger(__name__)
+
+FORMAT = "newsbot-lsa/1"
+HASH_BITS = 20
+MAX_FEATURES = 50_000
+MAX_FIT_STORIES = 20_000
+# Cosine above which two stories are the same story (calibrated on bbc_duplicates.tsv;
+# see benchmarks/quality.py): such a story is never shown as related to its twin.
+DUPLICATE_COSINE = 0.9985
+MIN_SCORE = 0.1
+
+FloatArray = npt.NDArray[np.float32]
+
+
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# scikit-learn's English stop-word list, kept here so that embedding needs no sklearn.
+STOP_WORDS = _word_set(
+    """a about above across after afterwards again against all almost alone along already
+    also although always am among amongst amoungst amount an and another any anyhow anyone
+    anything anyway anywhere are around as at back be became because become becomes
+    becoming been before beforehand behind being below beside besides between beyond bill
+    both bottom but by call can cannot cant co con could couldnt cry de describe detail do
+    done down due during each eg eight either eleven else elsewhere empty enough etc even
+    ever every everyone everything everywhere except few fifteen fifty fill find fire first
+    five for former formerly forty found four from front full further get give go had has
+    hasnt have he hence her here hereafter hereby herein hereupon hers herself him himself
+    his how however hundred i ie if in inc indeed interest into is it its itself keep last
+    latter latterly least less ltd made many may me meanwhile might mill mine more moreover
+    most mostly move much must my myself name namely neither never nevertheless next nine
+    no nobody none noone nor not nothing now nowhere of off often on once one only onto or
+    other others otherwise our ours ourselves out over own part per perhaps please put
+    rather re same see seem seemed seeming seems serious several she should show side since
+    sincere six sixty so some somehow someone something sometime sometimes somewhere still
+    such system take ten than that the their them themselves then thence there thereafter
+    thereby therefore therein thereupon these they thick thin third this those though three
+    through throughout thru thus to together too top toward towards twelve twenty two un
+    under until up upon us very via was we well were what whatever when whence whenever
+    where whereafter whereas whereby wherein whereupon wherever whether which while whither
+    who whoever whole whom whose why will with within without would yet you your yours
+    yourself yourselves"""
+)
+
+
+def story_text(title: str, paragraphs: Iterable[str]) -> str:
+    """The text a story is embedded from: its title, then its body."""
+    return "\n\n".join([title, *paragraphs])
+
+
+def features(text: str) -> list[str]:
+    """Words (folded, stop words and one-letter words dropped) and adjacent word pairs."""
+    kept = [w for w in words(text) if len(w) > 1 and w not in STOP_WORDS]
+    pairs = [f"{a} {b}" for a, b in itertools.pairwise(kept)]
+    return kept + pairs
+
+
+def hashed_features(text: str, bits: int = HASH_BITS) -> npt.NDArray[np.int64]:
+    """Feature hash buckets of `text` (CRC-32, stable across processes), one per token."""
+    mask = (1 << bits) - 1
+    return np.fromiter(
+        (zlib.crc32(f.encode("utf-8")) & mask for f in features(text)), dtype=np.int64
+    )
+
+
+def _counts(text: str, bits: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    buckets, counts = np.unique(hashed_features(text, bits), return_counts=True)
+    return buckets, counts
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RelatedModel:
+    """A fitted tf-idf + truncated SVD projection from story text to `dims` numbers."""
+
+    columns: npt.NDArray[np.int64]  # sorted hash buckets kept as features
+    idf: FloatArray  # one weight per column
+    components: FloatArray  # (dims, columns)
+    fitted_on: int  # stories in the archive when the model was fitted
+    bits: int = HASH_BITS
+
+    @property
+    def dims(self) -> int:
+        """Length of the vectors `embed` returns."""
+        return int(self.components.shape[0])
+
+    @classmethod
+    def fit(
+        cls,
+        texts: Sequence[str],
+        dims: int = 100,
+        *,
+        max_features: int = MAX_FEATURES,
+        max_stories: int = MAX_FIT_STORIES,
+        seed: int = 0,
+    ) -> RelatedModel:
+        """Fit on an archive's texts (a random sample of `max_stories` when larger)."""
+        from sklearn.decomposition import TruncatedSVD
+
+        n_archive = len(texts)
+        if n_archive > max_stories:
+            pick = np.random.default_rng(seed).choice(n_archive, max_stories, replace=False)
+            texts = [texts[i] for i in sorted(pick)]
+        n = len(texts)
+        docs = [_counts(t, HASH_BITS) for t in texts]
+        all_buckets = np.concatenate([b for b, _ in docs]) if docs else np.zeros(0, np.int64)
+        uniq, df = np.unique(all_buckets, return_counts=True)
+        # Words seen once say nothing about similarity; words in most stories neither.
+        min_df, max_df = (2, 0.5 * n) if n >= 20 else (1, float(n))
+        keep = (df >= min_df) & (df <= max_df)
+        uniq, df = uniq[keep], df[keep]
+        if len(uniq) > max_features:
+            top = np.argsort(-df, kind="stable")[:max_features]
+            top.sort()
+            uniq, df = uniq[top], df[top]
+        idf = (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)
+        k = min(dims, len(uniq) - 1, n - 1)
+        if k < 1:
+            components = np.zeros((1, len(uniq)), dtype=np.float32)
+        else:
+            x = _tfidf_matrix(docs, uniq, idf)
+            svd = TruncatedSVD(k, algorithm="randomized", n_iter=7, random_state=seed)
+            svd.fit(x)
+            components = svd.components_.astype(np.float32)
+        log.info("related model: %d stories, %d features, %d dims", n, len(uniq), k)
+        return cls(uniq.astype(np.int64), idf, components, n_archive)
+
+    def embed(self, texts: Sequence[str]) -> FloatArray:
+        """L2-normalised float32 vectors, one row per text (zeros for a text with no known
+        words)."""
+        out = np.zeros((len(texts), self.dims), dtype=np.float32)
+        for row, text in enumerate(texts):
+            cols, weights = self._weights(text)
+            if len(cols):
+                vec = self.components[:, cols] @ weights
+                norm = float(np.linalg.norm(vec))
+                if norm > 0:
+                    out[row] = vec / norm
+        return out
+
+    def _weights(self, text: str) -> tuple[npt.NDArray[np.intp], FloatArray]:
+        buckets, counts = _counts(text, self.bits)
+        pos = np.searchsorted(self.columns, buckets)
+        pos = np.minimum(pos, len(self.columns) - 1) if len(self.columns) else pos
+        known = self.columns[pos] == buckets if len(self.columns) else np.zeros(0, dtype=bool)
+        cols = pos[known]
+        weights = ((1.0 + np.log(counts[known])) * self.idf[cols]).astype(np.float32)
+        norm = float(np.linalg.norm(weights))
+        if norm > 0:
+            weights /= norm
+        return cols, weights
+
+    def should_refit(self, stories_now: int) -> bool:
+        """True once the archive has doubled since the fit (a refit then costs O(1) per
+        story, amortised) or when the model was fitted on fewer than 2 stories."""
+        return stories_now >= max(2 * self.fitted_on, 2) and stories_now > self.fitted_on
+
+    def to_bytes(self) -> bytes:
+        """A self-contained serialisation (numpy .npz, no pickle)."""
+        meta = {"format": FORMAT, "fitted_on": self.fitted_on, "bits": self.bits}
+        buf = io.BytesIO()
+        np.savez(
+            buf,
+            meta=np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
+            columns=self.columns,
+            idf=self.idf,
+            components=self.components,
+        )
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> RelatedModel:
+        """Read a model written by `to_bytes`."""
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            meta = json.loads(npz["meta"].tobytes().decode("utf-8"))
+            if meta.get("format") != FORMAT:
+                raise ValueError(f"not a {FORMAT} model: {meta.get('format')!r}")
+            return cls(
+                columns=npz["columns"].astype(np.int64),
+                idf=npz["idf"].astype(np.float32),
+                components=npz["components"].astype(np.float32),
+                fitted_on=int(meta["fitted_on"]),
+                bits=int(meta["bits"]),
+            )
+
+
+def _tfidf_matrix(
+    docs: Sequence[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]],
+    columns: npt.NDArray[np.int64],
+    idf: FloatArray,
+) -> object:
+    from scipy import sparse
+
+    indptr = [0]
+    indices: list[npt.NDArray[np.intp]] = []
+    data: list[FloatArray] = []
+    for buckets, counts in docs:
+        pos = np.minimum(np.searchsorted(columns, buckets), len(columns) - 1)
+        known = columns[pos] == buckets
+        cols = pos[known]
+        w = ((1.0 + np.log(counts[known])) * idf[cols]).astype(np.float32)
+        norm = float(np.linalg.norm(w))
+        if norm > 0:
+            w /= norm
+        indices.append(cols)
+        data.append(w)
+        indptr.append(indptr[-1] + len(cols))
+    return sparse.csr_matrix(
+        (np.concatenate(data), np.concatenate(indices), np.asarray(indptr)),
+        shape=(len(docs), len(columns)),
+    )
+
+
+def pack_vector(vector: npt.ArrayLike) -> bytes:
+    """A vector as little-endian float32 bytes (for a BLOB column)."""
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def unpack_vector(data: bytes) -> FloatArray:
+    """The vector `pack_vector` wrote."""
+    return np.frombuffer(data, dtype="<f4").astype(np.float32, copy=True)
+
+
+class RelatedIndex:
+    """Story vectors in one float32 matrix: add, remove and top-k cosine queries."""
+
+    def __init__(self, dims: int, duplicate_cosine: float = DUPLICATE_COSINE) -> None:
+        self.dims = dims
+        self.duplicate_cosine = duplicate_cosine
+        self._vectors = np.zeros((0, dims), dtype=np.float32)
+        self._ids = np.zeros(0, dtype=np.int64)
+        self._rows: dict[int, int] = {}
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __contains__(self, story_id: object) -> bool:
+        return story_id in self._rows
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the vectors and ids (allocated capacity included)."""
+        return int(self._vectors.nbytes + self._ids.nbytes)
+
+    def add(self, ids: Sequence[int], vectors: npt.ArrayLike) -> None:
+        """Add or replace stories' vectors (rows of `vectors`, in the order of `ids`)."""
+        vecs = np.asarray(vectors, dtype=np.float32).reshape(-1, self.dims)
+        if len(ids) != len(vecs):
+            raise ValueError(f"{len(ids)} ids for {len(vecs)} vectors")
+        new = sum(1 for i in set(ids) if i not in self._rows)
+        self._reserve(self._size + new)
+        for story_id, vec in zip(ids, vecs, strict=True):
+            row = self._rows.get(story_id)
+            if row is None:
+                row = self._size
+                self._rows[story_id] = row
+                self._ids[row] = story_id
+                self._size += 1
+            self._vectors[row] = vec
+
+    def _reserve(self, size: int) -> None:
+        capacity = len(self._ids)
+        if size <= capacity:
+            return
+        # Grow by a quarter (not double) so a big index wastes little memory.
+        capacity = max(size, capacity + capacity // 4 + 16)
+        vectors = np.zeros((capacity, self.dims), dtype=np.float32)
+        ids = np.zeros(capacity, dtype=np.int64)
+        vectors[: self._size] = self._vectors[: self._size]
+        ids[: self._size] = self._ids[: self._size]
+        self._vectors, self._ids = vectors, ids
+
+    def remove(self, story_id: int) -> bool:
+        """Drop a story; False when it was not in the index."""
+        row = self._rows.pop(story_id, None)
+        if row is None:
+            return False
+        last = self._size - 1
+        if row != last:
+            # Move the last row into the hole so the live rows stay contiguous.
+            moved = int(self._ids[last])
+            self._vectors[row] = self._vectors[last]
+            self._ids[row] = moved
+            self._rows[moved] = row
+        self._size = last
+        return True
+
+    def vector(self, story_id: int) -> FloatArray:
+        """The stored vector of a story (KeyError when absent)."""
+        return np.array(self._vectors[self._rows[story_id]], dtype=np.float32)
+
+    def similar(
+        self, story_id: int, k: int = 5, exclude: Collection[int] = ()
+    ) -> list[tuple[int, float]]:
+        """The `k` stories most like `story_id`, best first, as (id, cosine); never the
+        story itself, its near-duplicates, or ids in `exclude`. KeyError when absent."""
+        vec = self._vectors[self._rows[story_id]]
+        return self.similar_to_vector(vec, k, {story_id, *exclude})
+
+    def similar_to_vector(
+        self,
+        vector: npt.ArrayLike,
+        k: int = 5,
+        exclude: Collection[int] = (),
+        min_score: float = MIN_SCORE,
+    ) -> list[tuple[int, float]]:
+        """The `k` stories most like `vector`, best first, as (id, cosine), leaving out
+        ids in `exclude`, near-duplicates of the vector and of each other."""
+        n = self._size
+        if n == 0 or k <= 0:
+            return []
+        query = np.asarray(vector, dtype=np.float32).reshape(self.dims)
+        sims = self._vectors[:n] @ query
+        want = min(n, 2 * k + len(exclude) + 8)
+        while True:
+            if want < n:
+                top = np.argpartition(-sims, want - 1)[:want]
+                top = top[np.argsort(-sims[top], kind="stable")]
+            else:
+                top = np.argsort(-sims, kind="stable")
+            found = self._pick(top, sims, k, exclude, min_score)
+            if found is not None or want >= n:
+                return found or []
+            want = min(n, want * 4)
+
+    def _pick(
+        self,
+        top: npt.NDArray[np.intp],
+        sims: FloatArray,
+        k: int,
+        exclude: Collection[int],
+        min_score: float,
+    ) -> list[tuple[int, float]] | None:
+        chosen: list[tuple[int, float]] = []
+        chosen_rows: list[int] = []
+        for row in top:
+            score = float(sims[row])
+            if score < min_score:
+                return chosen
+            story_id = int(self._ids[row])
+            if score >= self.duplicate_cosine or story_id in exclude:
+                continue
+            vec = self._vectors[row]
+            # Two copies of one story would fill two of the k places with the same news.
+            if any(float(self._vectors[r] @ vec) >= self.duplicate_cosine for r in chosen_rows):
+                continue
+            chosen.append((story_id, score))
+            chosen_rows.append(int(row))
+            if len(chosen) == k:
+                return chosen
+        return None  # ran out of candidates: look further
+
+
+def cosine(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
+    """Cosine similarity of two vectors (0 when either is zero)."""
+    va = np.asarray(a, dtype=np.float64)
+    vb = np.asarray(b, dtype=np.float64)
+    den = math.sqrt(float(va @ va) * float(vb @ vb))
+    return float(va @ vb) / den if den else 0.0
