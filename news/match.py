@@ -21,7 +21,7 @@ form) are filed and verified once, however many chats subscribe to them.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from news.query import FIELDS, Doc, Query
@@ -152,7 +152,7 @@ class Percolator:
             node = child
         return node
 
-    def _prune(self, path: _Path, change: _Change) -> None:
+    def _prune(self, path: _Path, change: Callable[[_Node], object]) -> None:
         first = self._index.get(path[0])
         if first is None:
             return
@@ -239,9 +239,3 @@ class Percolator:
             and all(not f.negated and all(" " not in v for v in f.values) for f in query.filters)
         )
         return tuple(dict.fromkeys(paths)), exact
-
-
-class _Change:
-    """Type of the callbacks `_prune` applies to a node (a bare callable type)."""
-
-    def __call__(self, node: _Node) -> object: ...

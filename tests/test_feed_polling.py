@@ -245,7 +245,9 @@ def test_cli_feeds_poll_ingest_url_and_opml(tmp_path: Path, web: WebServer) -> N
     opml.write_text(exported.stdout.replace(web.url("/feed.xml"), web.url("/teasers.xml")))
     imported = newsbot(tmp_path, "feeds", "import", str(opml))
     assert "1 feeds added, 0 already polled" in imported.stdout
-    attack = newsbot(tmp_path, "feeds", "import", str(DATA / "opml" / "attack-billion-laughs.opml"))
+    attack = newsbot(
+        tmp_path, "feeds", "import", str(DATA / "opml" / "attack-billion-laughs.opml")
+    )
     assert attack.returncode == 1
     assert "cannot import" in attack.stderr
     assert "No such file" not in attack.stderr
@@ -279,3 +281,63 @@ def test_ingest_saved_feed_and_page_files(tmp_path: Path) -> None:
     assert any("rss20-content-encoded.xml: 2 new" in line for line in lines)
     assert any("courier-rail-strike.html: 1 new" in line for line in lines)
     assert any("attack-billion-laughs.xml: 0 new, 0 duplicate, 1 failed" in line for line in lines)
+
+
+async def test_admin_feed_commands(bot: object, botapi: object, web: WebServer) -> None:
+    from tests.chat import Reader
+    from tests.conftest import ADMIN_ID
+
+    web.serve_bytes("/feed.xml", rss([("a1", "Chat story one"), ("a2", "Chat story two")]))
+    admin = Reader(botapi, ADMIN_ID)  # type: ignore[arg-type]
+    added, report = await admin.say(f"/addfeed {web.url('/feed.xml')} 45", replies=2)
+    assert f"Added feed #1: {web.url('/feed.xml')}" in added.plain_text
+    assert "2 new, 0 duplicate, 0 failed" in report.plain_text
+    listing = await admin.ask("/feeds")
+    assert "Valley Wire" in listing
+    assert "every 45 min" in listing
+    assert "2 stories" in listing
+    for bad, expected in [
+        ("/addfeed", "/addfeed needs"),
+        ("/addfeed javascript:alert(1)", "/addfeed needs"),
+        (f"/addfeed {web.url('/feed.xml')} soon", "in minutes"),
+        ("/removefeed", "needs a feed number"),
+        ("/removefeed 77", "There is no feed 77"),
+    ]:
+        assert expected in await admin.ask(bad), bad
+    assert "Removed feed #1" in await admin.ask("/removefeed 1")
+    assert "No feeds yet" in await admin.ask("/feeds")
+    reader = Reader(botapi, 9191)  # type: ignore[arg-type]
+    for command in ("/addfeed https://example.com/feed", "/feeds", "/removefeed 1"):
+        assert "operators only" in await reader.ask(command)
+
+
+async def test_the_running_bot_polls_feeds_and_tells_admins_of_a_paused_one(
+    db_path: Path, web: WebServer, botapi: object, settings: object
+) -> None:
+    from bot.app import build_application, running
+    from tests.conftest import ADMIN_ID
+
+    web.serve_bytes("/feed.xml", rss([("b1", "Polled story")]))
+    web.serve_status("/dead.xml", 500)
+    store = await Store.open(db_path)
+    good, _ = await store.add_feed(web.url("/feed.xml"), 600)
+    dead, _ = await store.add_feed(web.url("/dead.xml"), 600)
+    # The dead feed has failed for four days already.
+    await store.save_poll(
+        dead.id,
+        polled_at=NOW,
+        next_poll_at=None,
+        consecutive_failures=9,
+        first_failure_at=datetime.now(UTC) - timedelta(days=4),
+        last_success_at=None,
+        last_error="HTTP 500",
+    )
+    await store.close()
+    app = build_application(settings)  # type: ignore[arg-type]
+    async with running(app):
+        [alert] = await botapi.wait_for_messages(1, chat_id=ADMIN_ID, timeout=15)  # type: ignore[attr-defined]
+        store = app.bot_data.store
+        assert store is not None
+        assert (await store.feed(good.id)).stories_imported == 1
+    assert f"Feed #{dead.id} has failed for days and is paused" in alert.plain_text
+    assert "/removefeed" in alert.plain_text
