@@ -32,7 +32,7 @@ _TOPICS_SHOWN = 3
 _BUTTON_TOPIC_CHARS = 24
 
 SUBSCRIBE_HELP = (
-    "Words must all appear; <code>\"a phrase\"</code>; <code>OR</code> between words; "
+    'Words must all appear; <code>"a phrase"</code>; <code>OR</code> between words; '
     "<code>-word</code> leaves a word out; <code>category:sport</code>, "
     "<code>source:bbc</code>. Example: <code>/subscribe belarus protests -football</code>"
 )

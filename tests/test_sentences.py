@@ -141,7 +141,7 @@ def test_sentences_are_ordered_trimmed_substrings(text: str) -> None:
         assert found >= 0
         pos = found + len(sentence)
     # Nothing but whitespace is lost between the sentences.
-    assert "".join(sentences).replace(" ", "") == "".join(text.split()).replace(" ", "")
+    assert "".join("".join(sentences).split()) == "".join(text.split())
 
 
 def test_bbc_reference_sentences_are_found(corpus_dir: Path) -> None:
