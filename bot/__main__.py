@@ -18,6 +18,8 @@ from bot.config import ConfigError, Settings
 from bot.console import ConsoleChat, ConsoleRequest
 from bot.feeds import poll_due
 from bot.ingest import SourceReport, ingest
+from bot.related import ensure_model
+from bot.summaries import summarize_sources
 from news.fetch import Fetcher
 from news.opml import OpmlError, OpmlFeed, parse_opml, write_opml
 from news.urls import canonical_url, is_http_url
@@ -56,7 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     opml_in.add_argument("file", metavar="FILE.opml")
     feed_commands.add_parser("export", help="every feed as OPML, to stdout")
     commands.add_parser("poll", help="poll every due feed once")
-    # -- summarize command (issue 5) goes here --
+    summarize = commands.add_parser(
+        "summarize", help="summaries and highlights of stored stories or an archive"
+    )
+    summarize.add_argument("sources", nargs="+", metavar="SOURCE", help="story ids or .jsonl")
+    summarize.add_argument("--sentences", type=int, metavar="N", help="sentences per summary")
+    summarize.add_argument("--json", action="store_true", help="JSON Lines output")
     return parser
 
 
@@ -100,7 +107,18 @@ async def _async_main(args: argparse.Namespace, settings: Settings) -> int:
         return await feeds_command(settings, args)
     if args.command == "poll":
         return await poll_command(settings)
-    # -- dispatch of summarize (issue 5) goes here --
+    if args.command == "summarize":
+        if args.sentences is not None and not 1 <= args.sentences <= 20:
+            print("newsbot: --sentences takes a number from 1 to 20", file=sys.stderr)
+            return 2
+        return await summarize_sources(
+            args.sources,
+            db_path=settings.db_path,
+            sentences=args.sentences,
+            as_json=args.json,
+            out=sys.stdout,
+            err=sys.stderr,
+        )
     raise AssertionError(args.command)
 
 
@@ -139,6 +157,13 @@ async def ingest_command(settings: Settings, sources: Sequence[str], *, progress
         reports = await ingest(
             store, sources, progress=None if progress else False, on_report=_print_report
         )
+        if any(r.new for r in reports):
+            status = await ensure_model(store)
+            refit = "model fitted, " if status.fitted else ""
+            print(
+                f"Related-stories index: {refit}{status.embedded} stories embedded "
+                f"in {status.seconds:.1f} s"
+            )
     finally:
         await store.close()
     new = sum(r.new for r in reports)

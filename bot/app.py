@@ -10,12 +10,15 @@ from typing import Any
 
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.ext import AIORateLimiter, Application, ContextTypes, Defaults
+from telegram.ext import Application, ContextTypes, Defaults
 from telegram.request import BaseRequest
 
 import handlers
 from bot import polling
 from bot.config import Settings
+from bot.delivery import AlertRateLimiter
+from bot.jobs import schedule_alert_jobs
+from bot.related import RelatedStories, ensure_model
 from handlers.context import BotData, NewsApp, NewsContext
 from news.fetch import Fetcher
 from storage import Store
@@ -57,8 +60,9 @@ def build_application(
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
     if rate_limits:
-        # Replies may wait out one RetryAfter instead of failing.
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=2))
+        # Replies may wait out one RetryAfter instead of failing; alert delivery handles
+        # its own (AlertRateLimiter is AIORateLimiter plus that opt-out).
+        builder = builder.rate_limiter(AlertRateLimiter(max_retries=2))
     app: NewsApp = builder.build()
     app.bot_data.admin_ids = settings.admin_ids
     app.bot_data.extras["settings"] = settings
@@ -72,11 +76,21 @@ async def _post_init(app: NewsApp) -> None:
     """Open the store and publish the command menu."""
     settings: Settings = app.bot_data.extras["settings"]
     app.bot_data.store = await Store.open(settings.db_path)
+    app.bot_data.related = RelatedStories(app.bot_data.store)
     await app.bot.set_my_commands(handlers.menu())
     # JobQueue jobs live in memory: they are (re)scheduled here at every start.
-    # -- alert delivery and digest jobs (issue 3) go here --
+    if app.bot_data.extras.get("run_jobs", True) and app.job_queue is not None:
+        schedule_alert_jobs(app)  # alert delivery and daily digests (issue 3)
     if app.bot_data.extras.get("run_jobs", True) and app.job_queue is not None:
         app.bot_data.fetcher = Fetcher()
+        # Fit the related-stories model when missing or outgrown, now and every day after.
+        app.job_queue.run_repeating(
+            related_job,
+            interval=24 * 3600,
+            first=5.0,
+            name="related",
+            job_kwargs={"max_instances": 1},
+        )
         app.job_queue.run_repeating(
             polling.poll_job,
             interval=polling.poll_interval(settings),
@@ -85,6 +99,18 @@ async def _post_init(app: NewsApp) -> None:
             job_kwargs={"max_instances": 1, "coalesce": True},
         )
     log.info("newsbot started as @%s on %s", app.bot.username, settings.db_path)
+
+
+async def related_job(context: NewsContext) -> None:
+    """JobQueue job: keep the related-stories model fitted and every story embedded."""
+    status = await ensure_model(context.store)
+    if status.fitted or status.embedded:
+        log.info(
+            "related-stories index: %s%d stories embedded in %.1f s",
+            "model refitted, " if status.fitted else "",
+            status.embedded,
+            status.seconds,
+        )
 
 
 async def _post_shutdown(app: NewsApp) -> None:

@@ -27,6 +27,7 @@ What a failed send does:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -158,7 +159,9 @@ class DeliveryConfig:
     interval: float = 1.0  # how often the queue is looked at without a wake-up
     digest_interval: float = 30.0  # how often due digests are looked for
     limits: Limits | None = field(default_factory=Limits)  # None: send as fast as we can
-    max_in_flight: int = 64  # concurrent sends when limits are off
+    # Sends under way at once: more only slows httpx's pool down (measured in
+    # benchmarks/delivery.py); Telegram's 30 a second need far fewer.
+    max_in_flight: int = 16
     backoff_base: float = 5.0  # first retry after a transient error, doubling each time
     backoff_max: float = 900.0
     max_attempts: int = 6
@@ -181,7 +184,7 @@ class Pacer:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.limits = limits
-        self.capacity = min(max_in_flight, limits.per_second) if limits else max_in_flight
+        self.capacity = max_in_flight  # sends under way at once
         self._monotonic = monotonic
         self._in_flight = 0
         self._reserved = 0
@@ -205,8 +208,11 @@ class Pacer:
         """How many sends may start now."""
         if now < self._paused_until:
             return 0
-        self._prune(now)
-        return max(self.capacity - self._in_flight - self._reserved - len(self._window), 0)
+        free = self.capacity - self._in_flight
+        if self.limits is not None:
+            self._prune(now)
+            free = min(free, self.limits.per_second - self._in_flight - len(self._window))
+        return max(free - self._reserved, 0)
 
     def reserve(self, count: int) -> None:
         """Hold `count` slots while a claim is under way."""
@@ -321,7 +327,7 @@ class Delivery:
             {"rate_limit_args": NO_RETRY} if isinstance(bot.rate_limiter, AlertRateLimiter) else {}
         )
         # Claim in batches when nothing paces us: a claim is a write transaction.
-        self._min_claim = 1 if self.config.limits else max(1, self.pacer.capacity // 4)
+        self._min_claim = 1 if self.config.limits else max(1, self.pacer.capacity // 2)
         self._outcomes: list[AlertOutcome] = []
         self._oldest_outcome = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -428,10 +434,8 @@ class Delivery:
             timeout = min(timeout, upcoming - now)
         if self._outcomes:
             timeout = min(timeout, self._oldest_outcome + self.config.flush_seconds - now)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), max(timeout, 0.001))
-        except TimeoutError:
-            pass
         self._wakeup.clear()
 
     # -- one send ----------------------------------------------------------------------
@@ -531,9 +535,9 @@ class Delivery:
         """Record pending outcomes in one transaction (when due, with `due_only`)."""
         if not self._outcomes:
             return
-        if due_only and len(self._outcomes) < self.config.flush_size:
-            if self._monotonic() - self._oldest_outcome < self.config.flush_seconds:
-                return
+        young = self._monotonic() - self._oldest_outcome < self.config.flush_seconds
+        if due_only and young and len(self._outcomes) < self.config.flush_size:
+            return
         outcomes, self._outcomes = self._outcomes, []
         try:
             await self._store.record_outcomes(self.token, outcomes, self._clock())

@@ -15,13 +15,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bot.feeds import articles_from_url
-from news.articles import Article, ParseError
+from news.articles import ParseError
 from news.feeds import FeedError, entry_to_article, parse_feed
 from news.fetch import Fetcher, FetchError
 from news.pages import PageError, extract_page, page_to_article
 from news.parse import decode, parse_jsonl, parse_text_article, sniff
 from news.urls import is_http_url
-from storage import AddResult, Store
+from storage import AddResult, Prepared, Store
 
 log = logging.getLogger(__name__)
 
@@ -180,14 +180,15 @@ class _JsonlBatches:
             self._bar.update(len(raw))
             yield raw.decode("utf-8", errors="replace")
 
-    def next_batch(self) -> list[Article]:
-        """Up to BATCH good records; bad ones are reported with their line."""
-        batch: list[Article] = []
+    def next_batch(self) -> list[Prepared]:
+        """Up to BATCH good records, prepared for storing (dedup keys computed here, in
+        the worker thread); bad ones are reported with their line."""
+        batch: list[Prepared] = []
         for line_no, result in self._records:
             if isinstance(result, ParseError):
                 self._report.fail(f"{self._path}:{line_no}", str(result))
                 continue
-            batch.append(result)
+            batch.append(Prepared.of(result))
             if len(batch) >= BATCH:
                 break
         return batch

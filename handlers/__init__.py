@@ -8,9 +8,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from telegram import BotCommand, Update
-from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
+from telegram.ext import (
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
 
-from handlers import admin, search, stories
+from handlers import admin, search, stories, topics
 from handlers import help as help_handlers
 from handlers.context import NewsApp, NewsContext
 from handlers.errors import on_error
@@ -43,7 +49,13 @@ COMMANDS: tuple[Command, ...] = (
     Command("summary", stories.summary, "A short summary", "/summary ID", story_arg=True),
     Command("full", stories.full, "The whole text", "/full ID", story_arg=True),
     Command("related", stories.related, "Related stories", "/related ID", story_arg=True),
-    # -- topic commands (issue 3) go here --
+    Command(
+        "subscribe", topics.subscribe, "Alerts on new stories about a topic", "/subscribe QUERY"
+    ),
+    Command("unsubscribe", topics.unsubscribe, "Stop a topic's alerts", "/unsubscribe QUERY|all"),
+    Command("subscriptions", topics.subscriptions, "This chat's topics", "/subscriptions"),
+    Command("digest", topics.digest, "A daily digest instead of alerts", "/digest HH:MM|off"),
+    Command("timezone", topics.timezone_command, "The digest's time zone", "/timezone ZONE"),
     Command(
         "addfeed", admin.addfeed, "Poll a feed (admins)", "/addfeed URL", menu=False, help=False
     ),
@@ -63,7 +75,7 @@ COMMANDS: tuple[Command, ...] = (
 BUTTONS: tuple[tuple[str, Callback], ...] = (
     (r"^(summary|full|related|highlights):\d{1,12}$", stories.story_button),
     (r"^page:\d{1,3}:.+", search.page_button),
-    # -- topic buttons (issue 3) go here --
+    (r"^topic:(rm|daily|instant):\d{1,12}$", topics.topic_button),
 )
 
 
@@ -109,6 +121,7 @@ def register(app: NewsApp) -> None:
     for pattern, callback in BUTTONS:
         app.add_handler(CallbackQueryHandler(callback, pattern=pattern))
     app.add_handler(CallbackQueryHandler(stale_button))
+    app.add_handler(ChatMemberHandler(topics.bot_membership, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(MessageHandler(filters.COMMAND, help_handlers.unknown_command))
     app.add_handler(
         MessageHandler(

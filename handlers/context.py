@@ -7,6 +7,7 @@ from typing import Any
 
 from telegram.ext import Application, CallbackContext, ExtBot
 
+from bot.related import RelatedStories
 from news.fetch import Fetcher
 from storage import Store
 
@@ -17,6 +18,7 @@ class BotData:
 
     store: Store | None = None
     fetcher: Fetcher | None = None  # feeds and pages; opened by `newsbot run` only
+    related: RelatedStories | None = None  # the related-stories index, opened with the store
     admin_ids: frozenset[int] = field(default_factory=frozenset)
     extras: dict[str, Any] = field(default_factory=dict)
 

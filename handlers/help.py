@@ -33,7 +33,13 @@ def help_text() -> str:
 
 
 async def start(update: Update, context: NewsContext) -> None:
-    """Greet the reader, or open a story from a `read_ID` deep link."""
+    """Greet the reader, or open a story from a `read_ID` deep link; a chat that had
+    blocked the bot gets its topic alerts back."""
+    chat = update.effective_chat
+    if chat is not None and await context.store.activate_chat(chat.id):
+        await reply(
+            update, "Welcome back! Alerts for this chat's topics are on again: /subscriptions"
+        )
     args = context.args or []
     if args and (match := _DEEP_LINK.match(args[0])):
         await show_story(update, context, int(match.group(1)))

@@ -13,7 +13,7 @@ from handlers.render import bullets, esc, fit, split_text, story_card, story_lis
 from news.summarize import highlights as generate_highlights
 from news.summarize import summarize
 from news.urls import is_http_url
-from storage import NotFoundError, Store, Story
+from storage import NotFoundError, Store, Story, StoryHead
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +186,17 @@ async def send_related(update: Update, context: NewsContext, story: Story) -> No
     if len(sections) == 1:
         sections.append("No related stories yet.")
     await reply(update, fit("\n\n".join(sections)))
+
+
+async def similar_stories(context: NewsContext, story: Story) -> list[StoryHead]:
+    """The stories most like `story`: from the related-stories index (LSA vectors), or,
+    until its model is fitted, from an FTS5 "more like this" query."""
+    index = context.bot_data.related
+    ids = await index.similar(story.id, RELATED_SIMILAR + 1) if index is not None else None
+    if ids is None:
+        return await context.store.more_like_this(story, RELATED_SIMILAR + 1)
+    heads = await context.store.heads(ids)
+    return [heads[i] for i in ids if i in heads]
 
 
 async def story_button(update: Update, context: NewsContext) -> None:

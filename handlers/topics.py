@@ -19,7 +19,7 @@ from handlers.context import NewsContext
 from handlers.render import MAX_MESSAGE, esc
 from news.query import QueryError, parse_query
 from news.sentences import split_sentences
-from storage.alerts import MAX_TOPICS, Chat, ClaimedAlert, Subscription
+from storage.alerts import MAX_TOPICS, Chat, ClaimedAlert, Frequency, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -334,7 +334,7 @@ async def subscribe(update: Update, context: NewsContext) -> None:
         how = "I'll send each new story about it as it arrives."
     await reply(
         update,
-        f"🔔 Subscribed to {shown}. {how}\n\n/subscriptions lists this chat's topics; "
+        f"Subscribed to {shown}. {how}\n\n/subscriptions lists this chat's topics; "
         f"<code>/unsubscribe {esc(result.subscription.display)}</code> stops this one.",
     )
 
@@ -364,7 +364,9 @@ async def unsubscribe(update: Update, context: NewsContext) -> None:
     try:
         query = parse_query(text)
     except QueryError as error:
-        raise UsageError(f"{esc(error.message)}\n\n/subscriptions lists this chat's topics.")
+        raise UsageError(
+            f"{esc(error.message)}\n\n/subscriptions lists this chat's topics."
+        ) from None
     gone = await context.store.unsubscribe(chat_id, query.canonical)
     if gone is None:
         raise UsageError(
@@ -400,14 +402,16 @@ async def digest(update: Update, context: NewsContext) -> None:
         )
     if arg.lower() in ("off", "stop", "none", "instant"):
         await _require_admin(update, context)
-        now = clock_now(context)
-        count = await context.store.set_digest(
-            chat_id, None, None, now, chat_type=chat_type, title=title
+        if chat is None or chat.digest_time is None:
+            await reply(update, "The daily digest is off already: topics arrive as alerts.")
+            return
+        await context.store.set_digest(
+            chat_id, None, None, clock_now(context), chat_type=chat_type, title=title
         )
         await reply(
             update,
-            f"Daily digest off: the {count} {'topic' if count == 1 else 'topics'} of this "
-            "chat send each new story as it arrives.",
+            "Daily digest off: this chat gets each new story about its topics as it "
+            "arrives, starting with those that were waiting for the digest.",
         )
         return
     at = parse_digest_time(arg)
@@ -422,11 +426,15 @@ async def digest(update: Update, context: NewsContext) -> None:
     count = await context.store.set_digest(
         chat_id, at, upcoming, now, chat_type=chat_type, title=title
     )
-    topics = f"{count} {'topic' if count == 1 else 'topics'}"
+    topics = (
+        f"this chat's {count} {'topic' if count == 1 else 'topics'} (and the ones you add)"
+        if count
+        else "the topics you /subscribe to"
+    )
     await reply(
         update,
-        f"📰 Daily digest at <b>{at}</b> {esc(zone)}: stories about this chat's {topics} "
-        f"(and the ones you add) come together once a day. Next: "
+        f"📰 Daily digest at <b>{at}</b> {esc(zone)}: stories about {topics} come "
+        f"together once a day. Next: "
         f"{esc(local_time(upcoming, zone))}.\n\n/timezone sets your zone; "
         "<code>/digest off</code> goes back to instant alerts; /subscriptions switches "
         "single topics.",
@@ -481,7 +489,7 @@ async def topic_button(update: Update, context: NewsContext) -> None:
         gone = await store.remove_subscription(chat_id, sub_id)
         note = f"Stopped: {gone.display}" if gone else "That topic was already removed."
     else:
-        frequency = "daily" if action == "daily" else "instant"
+        frequency: Frequency = "daily" if action == "daily" else "instant"
         changed = await store.set_frequency(chat_id, sub_id, frequency)
         if changed is None:
             note = "That topic was removed."

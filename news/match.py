@@ -12,21 +12,25 @@ its two rarest disjunctions (a pair of keys the story must both hold), or under 
 alternatives of its only one. Rarity comes from a term-frequency hint (document counts
 per stem, e.g. an fts5vocab 'row' table) or, without one, from stem length.
 
-A query that is exactly "the story holds the keys of one of its paths" (words and
-one-word field values, no phrase, no exclusion, at most two groups) is never verified:
-its subscribers are filed under the keys directly. Identical queries (same canonical
-form) are filed and verified once, however many chats subscribe to them.
+A query that says no more than "the story holds the keys of one of its paths" (words and
+one-word field values, no phrase, at most two disjunctions) is never verified with
+`Query.matches`: with single-word exclusions it takes one disjointness test, and without
+any its subscribers are filed under the keys themselves. Identical queries (same
+canonical form) are filed and checked once, however many chats subscribe to them.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from news.query import FIELDS, Doc, Query
+from news.query import Doc, Query
 
 __all__ = ["Percolator"]
+
+_T = TypeVar("_T")
 
 # An index key: a stem for a text term, "field:word" for a field filter value (stems
 # hold no colon, so the two never collide).
@@ -42,25 +46,21 @@ _MAX_PATHS = 9
 
 @dataclass(slots=True, eq=False)  # identity: slots are set members
 class _Slot:
-    """One distinct query, the paths it is filed under, and its subscribers."""
+    """One distinct query, the paths it is filed under, and its subscribers.
+
+    When `exact`, a story holding a path matches unless it holds one of the `avoid`
+    keys (single-word exclusions, one-word negated field values)."""
 
     query: Query
     paths: tuple[_Path, ...]
-    direct: bool
+    exact: bool
+    avoid: frozenset[_Key]
     subscribers: set[int] = field(default_factory=set)
 
-
-@dataclass(slots=True, eq=False)
-class _Node:
-    """What is filed under a key: queries to verify, subscribers matched outright, and
-    the second keys of pairs that start with this key."""
-
-    verify: set[_Slot] = field(default_factory=set)
-    direct: set[int] = field(default_factory=set)
-    then: dict[_Key, _Node] = field(default_factory=dict)
-
-    def empty(self) -> bool:
-        return not (self.verify or self.direct or self.then)
+    @property
+    def direct(self) -> bool:
+        """Exact with nothing to avoid: subscribers are filed under the keys."""
+        return self.exact and not self.avoid
 
 
 class Percolator:
@@ -77,7 +77,13 @@ class Percolator:
         )
         self._subscriptions: dict[int, str] = {}  # sub id -> canonical query
         self._slots: dict[str, _Slot] = {}  # canonical query -> slot
-        self._index: dict[_Key, _Node] = {}
+        # The index: by one key, or by a pair (first key, then second key); subscribers
+        # of direct queries apart from the queries to check, so that gathering them is a
+        # few set operations in C.
+        self._direct: dict[_Key, set[int]] = {}
+        self._check: dict[_Key, set[_Slot]] = {}
+        self._direct_pairs: dict[_Key, dict[_Key, set[int]]] = {}
+        self._check_pairs: dict[_Key, dict[_Key, set[_Slot]]] = {}
 
     def __len__(self) -> int:
         """The number of subscriptions."""
@@ -94,14 +100,13 @@ class Percolator:
         canonical = query.canonical
         slot = self._slots.get(canonical)
         if slot is None:
-            paths, direct = self._paths(query)
-            slot = self._slots[canonical] = _Slot(query, paths, direct)
-            if not direct:
-                for path in paths:
-                    self._node(path).verify.add(slot)
+            slot = self._slots[canonical] = self._slot(query)
+            if not slot.direct:
+                for path in slot.paths:
+                    _file(self._check, self._check_pairs, path, slot)
         if slot.direct:
             for path in slot.paths:
-                self._node(path).direct.add(sub_id)
+                _file(self._direct, self._direct_pairs, path, sub_id)
         slot.subscribers.add(sub_id)
         self._subscriptions[sub_id] = canonical
 
@@ -122,76 +127,48 @@ class Percolator:
             del self._slots[canonical]
         for path in slot.paths:
             if slot.direct:
-                self._prune(path, lambda node: node.direct.discard(sub_id))
+                _unfile(self._direct, self._direct_pairs, path, sub_id)
             elif gone:
-                self._prune(path, lambda node: node.verify.discard(slot))
+                _unfile(self._check, self._check_pairs, path, slot)
 
     def candidates(self, doc: Doc) -> list[Query]:
-        """The distinct queries the story has to be verified against (subscriptions
+        """The distinct queries the story has to be checked against (subscriptions
         matched outright by their keys are not among them)."""
         return [slot.query for slot in self._gather(doc)[0]]
 
     def match(self, doc: Doc) -> list[int]:
         """Sorted ids of the subscriptions whose query matches the story."""
-        verify, matched = self._gather(doc)
-        for slot in verify:
-            if slot.query.matches(doc):
+        check, matched = self._gather(doc)
+        keys = doc.keys
+        for slot in check:
+            if keys.isdisjoint(slot.avoid) if slot.exact else slot.query.matches(doc):
                 matched.update(slot.subscribers)
         return sorted(matched)
 
-    # --- the index ----------------------------------------------------------------------
-
-    def _node(self, path: _Path) -> _Node:
-        node = self._index.get(path[0])
-        if node is None:
-            node = self._index[path[0]] = _Node()
-        for key in path[1:]:
-            child = node.then.get(key)
-            if child is None:
-                child = node.then[key] = _Node()
-            node = child
-        return node
-
-    def _prune(self, path: _Path, change: Callable[[_Node], object]) -> None:
-        first = self._index.get(path[0])
-        if first is None:
-            return
-        if len(path) == 1:
-            change(first)
-        else:
-            second = first.then.get(path[1])
-            if second is None:
-                return
-            change(second)
-            if second.empty():
-                del first.then[path[1]]
-        if first.empty():
-            del self._index[path[0]]
-
     def _gather(self, doc: Doc) -> tuple[set[_Slot], set[int]]:
-        keys = set(doc.terms)
-        for name in FIELDS:
-            keys.update(f"{name}:{word}" for word in doc.field(name).split())
-        index = self._index
-        verify: set[_Slot] = set()
+        keys = doc.keys
         matched: set[int] = set()
-        # dict.keys() & set walks the story's keys, not the index: C speed, however
-        # many subscriptions there are.
-        for key in index.keys() & keys:
-            node = index[key]
-            if node.verify:
-                verify.update(node.verify)
-            if node.direct:
-                matched.update(node.direct)
-            then = node.then
-            if then:
-                for second in then.keys() & keys:
-                    pair = then[second]
-                    if pair.verify:
-                        verify.update(pair.verify)
-                    if pair.direct:
-                        matched.update(pair.direct)
-        return verify, matched
+        check: set[_Slot] = set()
+        # dict.keys() & keys walks the story's few hundred keys, not the index: C speed,
+        # however many subscriptions there are.
+        direct, checks = self._direct, self._check
+        hits = direct.keys() & keys
+        if hits:
+            matched.update(*[direct[key] for key in hits])
+        hits = checks.keys() & keys
+        if hits:
+            check.update(*[checks[key] for key in hits])
+        # Few pairs start with one key: a plain loop beats building a set.
+        direct_pairs, check_pairs = self._direct_pairs, self._check_pairs
+        for first in direct_pairs.keys() & keys:
+            for second, subscribers in direct_pairs[first].items():
+                if second in keys:
+                    matched.update(subscribers)
+        for first in check_pairs.keys() & keys:
+            for second, slots in check_pairs[first].items():
+                if second in keys:
+                    check.update(slots)
+        return check, matched
 
     # --- choosing keys ------------------------------------------------------------------
 
@@ -203,8 +180,8 @@ class Percolator:
             return float(self._frequency.get(key, 0)) + 1.0
         return 1.0 / len(key) ** 3
 
-    def _paths(self, query: Query) -> tuple[tuple[_Path, ...], bool]:
-        """The paths to file `query` under, and whether holding a path is a match."""
+    def _slot(self, query: Query) -> _Slot:
+        """Choose the paths to file `query` under, and whether holding one is a match."""
         cost = self._cost
         disjunctions: list[tuple[_Key, ...]] = []
         for group in query.groups:
@@ -232,10 +209,44 @@ class Percolator:
                 # The rarer key first: fewer stories reach the second step.
                 pair = (a,) if a == b else tuple(sorted((a, b), key=lambda k: (cost(k), k)))
                 paths.append(pair)
+        # Exact: the paths say all the query asks for, but for keys to avoid.
+        avoid = [t.stems[0] for t in query.excluded if not t.is_phrase]
+        avoid += [f"{f.field}:{v}" for f in query.filters if f.negated for v in f.values]
         exact = (
             filed == len(ranked)
-            and not query.excluded
             and all(not t.is_phrase for group in query.groups for t in group)
-            and all(not f.negated and all(" " not in v for v in f.values) for f in query.filters)
+            and all(not t.is_phrase for t in query.excluded)
+            and all(" " not in v for f in query.filters for v in f.values)
         )
-        return tuple(dict.fromkeys(paths)), exact
+        return _Slot(query, tuple(dict.fromkeys(paths)), exact, frozenset(avoid))
+
+
+def _file(
+    singles: dict[_Key, set[_T]], pairs: dict[_Key, dict[_Key, set[_T]]], path: _Path, member: _T
+) -> None:
+    if len(path) == 1:
+        singles.setdefault(path[0], set()).add(member)
+    else:
+        pairs.setdefault(path[0], {}).setdefault(path[1], set()).add(member)
+
+
+def _unfile(
+    singles: dict[_Key, set[_T]], pairs: dict[_Key, dict[_Key, set[_T]]], path: _Path, member: _T
+) -> None:
+    # Empty buckets are dropped, so that the index never outgrows its subscriptions.
+    if len(path) == 1:
+        _discard(singles, path[0], member)
+        return
+    inner = pairs.get(path[0])
+    if inner is not None:
+        _discard(inner, path[1], member)
+        if not inner:
+            del pairs[path[0]]
+
+
+def _discard(table: dict[_Key, set[_T]], key: _Key, member: _T) -> None:
+    bucket = table.get(key)
+    if bucket is not None:
+        bucket.discard(member)
+        if not bucket:
+            del table[key]

@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from news.text import words
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 NUM_PERM = 256
 BANDS = 32
 ROWS = NUM_PERM // BANDS
@@ -32,12 +32,12 @@ THRESHOLD = 0.8
 # Below this many body words the title joins the text, so title-only items still compare.
 SHORT_BODY = 20
 
-_PRIME = (1 << 61) - 1
-_MAX_HASH = np.uint64(0xFFFFFFFF)
 _rng = np.random.default_rng(20240229)
-# Fixed (seeded) permutations: a and b below 2**31 keep a*x + b inside 64 bits.
-_A = _rng.integers(1, 1 << 31, NUM_PERM, dtype=np.uint64)
-_B = _rng.integers(0, 1 << 31, NUM_PERM, dtype=np.uint64)
+# Fixed (seeded) hash functions h(x) = (a*x + b) mod 2**64 >> 32, a odd: multiply-shift
+# universal hashing, which needs no modulo by a prime (the costly step of MinHash).
+_A = _rng.integers(1, 1 << 63, NUM_PERM, dtype=np.uint64) | np.uint64(1)
+_B = _rng.integers(0, 1 << 63, NUM_PERM, dtype=np.uint64)
+_SHIFT = np.uint64(32)
 _HEADER = struct.Struct("<BHI")
 
 
@@ -97,8 +97,9 @@ def signature(title: str, text: str) -> NearDupSignature:
     hashes = np.fromiter(
         (zlib.crc32(s.encode("utf-8")) for s in shingles), dtype=np.uint64, count=len(shingles)
     )
-    permuted = (hashes[:, None] * _A[None, :] + _B[None, :]) % np.uint64(_PRIME)
-    values = (permuted & _MAX_HASH).min(axis=0).astype(np.uint32)
+    with np.errstate(over="ignore"):  # wrapping at 2**64 is the point
+        permuted = (hashes[:, None] * _A[None, :] + _B[None, :]) >> _SHIFT
+    values = permuted.min(axis=0).astype(np.uint32)
     return NearDupSignature(values, len(shingles))
 
 

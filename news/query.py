@@ -17,6 +17,7 @@ a prepared `Doc` (`Query.matches`) with the same result.
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from news.articles import Article
 
 __all__ = [
+    "FIELDS",
     "MAX_QUERY_CHARS",
     "MAX_QUERY_TERMS",
     "Doc",
@@ -131,12 +133,19 @@ class FieldFilter:
     field: Field
     values: tuple[str, ...]
     negated: bool = False
+    # (dataclasses.field: the name `field` is this class's attribute here.)
+    _needles: tuple[str, ...] = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_needles", tuple(f" {v} " for v in self.values))
 
     def matches(self, key: str | None) -> bool:
         """Whether a story whose field has key `key` (see `field_key`) passes."""
-        padded = f" {key} " if key else " "
-        hit = any(f" {value} " in padded for value in self.values)
-        return hit != self.negated
+        padded = f" {key} "
+        for needle in self._needles:
+            if needle in padded:
+                return not self.negated
+        return self.negated
 
     def text(self) -> str:
         """This filter in query syntax."""
@@ -159,6 +168,14 @@ class Doc:
     columns: tuple[str, ...]
     category: str = ""
     source: str = ""
+    # The stems plus "category:word" / "source:word" for each word of the field keys:
+    # what the percolator looks up.
+    keys: frozenset[str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        fields = [f"category:{w}" for w in self.category.split()]
+        fields += [f"source:{w}" for w in self.source.split()]
+        object.__setattr__(self, "keys", self.terms.union(fields) if fields else self.terms)
 
     @classmethod
     def from_fields(
@@ -277,7 +294,7 @@ class Query:
             if terms.isdisjoint(stems):
                 return False
         for flt in self.filters:
-            if not flt.matches(doc.field(flt.field)):
+            if not flt.matches(doc.category if flt.field == "category" else doc.source):
                 return False
         for group in self._phrase_groups:
             if not any(t.found_in(doc) for t in group):

@@ -18,6 +18,7 @@ import math
 import zlib
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -128,13 +129,16 @@ class RelatedModel:
             pick = np.random.default_rng(seed).choice(n_archive, max_stories, replace=False)
             texts = [texts[i] for i in sorted(pick)]
         n = len(texts)
-        docs = [_counts(t, HASH_BITS) for t in texts]
-        all_buckets = np.concatenate([b for b, _ in docs]) if docs else np.zeros(0, np.int64)
-        uniq, df = np.unique(all_buckets, return_counts=True)
+        # Document frequency per hash bucket, story by story: memory stays at 4 MB however
+        # many stories there are (a second pass below builds the matrix).
+        df_all = np.zeros(1 << HASH_BITS, dtype=np.int32)
+        for text in texts:
+            df_all[np.unique(hashed_features(text))] += 1
         # Words seen once say nothing about similarity; words in most stories neither.
         min_df, max_df = (2, 0.5 * n) if n >= 20 else (1, float(n))
-        keep = (df >= min_df) & (df <= max_df)
-        uniq, df = uniq[keep], df[keep]
+        uniq = np.flatnonzero((df_all >= min_df) & (df_all <= max_df))
+        df = df_all[uniq]
+        del df_all
         if len(uniq) > max_features:
             top = np.argsort(-df, kind="stable")[:max_features]
             top.sort()
@@ -144,7 +148,7 @@ class RelatedModel:
         if k < 1:
             components = np.zeros((1, len(uniq)), dtype=np.float32)
         else:
-            x = _tfidf_matrix(docs, uniq, idf)
+            x = _tfidf_matrix((_counts(t, HASH_BITS) for t in texts), uniq, idf)
             svd = TruncatedSVD(k, algorithm="randomized", n_iter=7, random_state=seed)
             svd.fit(x)
             components = svd.components_.astype(np.float32)
@@ -166,9 +170,10 @@ class RelatedModel:
 
     def _weights(self, text: str) -> tuple[npt.NDArray[np.intp], FloatArray]:
         buckets, counts = _counts(text, self.bits)
-        pos = np.searchsorted(self.columns, buckets)
-        pos = np.minimum(pos, len(self.columns) - 1) if len(self.columns) else pos
-        known = self.columns[pos] == buckets if len(self.columns) else np.zeros(0, dtype=bool)
+        if not len(self.columns):
+            return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32)
+        pos = np.minimum(np.searchsorted(self.columns, buckets), len(self.columns) - 1)
+        known = self.columns[pos] == buckets
         cols = pos[known]
         weights = ((1.0 + np.log(counts[known])) * self.idf[cols]).astype(np.float32)
         norm = float(np.linalg.norm(weights))
@@ -196,7 +201,9 @@ class RelatedModel:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> RelatedModel:
-        """Read a model written by `to_bytes`."""
+        """Read a model written by `to_bytes` (ValueError for anything else)."""
+        if not data.startswith(b"PK"):
+            raise ValueError(f"not a {FORMAT} model")
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             meta = json.loads(npz["meta"].tobytes().decode("utf-8"))
             if meta.get("format") != FORMAT:
@@ -211,19 +218,20 @@ class RelatedModel:
 
 
 def _tfidf_matrix(
-    docs: Sequence[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]],
+    docs: Iterable[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]],
     columns: npt.NDArray[np.int64],
     idf: FloatArray,
-) -> object:
+) -> Any:
+    """Sublinear tf-idf rows, L2-normalised, as a CSR matrix over `columns`."""
     from scipy import sparse
 
     indptr = [0]
-    indices: list[npt.NDArray[np.intp]] = []
+    indices: list[npt.NDArray[np.int32]] = []
     data: list[FloatArray] = []
     for buckets, counts in docs:
         pos = np.minimum(np.searchsorted(columns, buckets), len(columns) - 1)
         known = columns[pos] == buckets
-        cols = pos[known]
+        cols = pos[known].astype(np.int32)
         w = ((1.0 + np.log(counts[known])) * idf[cols]).astype(np.float32)
         norm = float(np.linalg.norm(w))
         if norm > 0:
@@ -233,7 +241,7 @@ def _tfidf_matrix(
         indptr.append(indptr[-1] + len(cols))
     return sparse.csr_matrix(
         (np.concatenate(data), np.concatenate(indices), np.asarray(indptr)),
-        shape=(len(docs), len(columns)),
+        shape=(len(indptr) - 1, len(columns)),
     )
 
 
@@ -248,44 +256,65 @@ def unpack_vector(data: bytes) -> FloatArray:
 
 
 class RelatedIndex:
-    """Story vectors in one float32 matrix: add, remove and top-k cosine queries."""
+    """Story vectors in one float32 matrix: add, remove and top-k cosine queries.
+
+    Story ids are small non-negative integers (database row ids): a flat array maps an id
+    to its row, 4 bytes per id up to the largest one, instead of a dict of Python ints."""
 
     def __init__(self, dims: int, duplicate_cosine: float = DUPLICATE_COSINE) -> None:
         self.dims = dims
         self.duplicate_cosine = duplicate_cosine
         self._vectors = np.zeros((0, dims), dtype=np.float32)
         self._ids = np.zeros(0, dtype=np.int64)
-        self._rows: dict[int, int] = {}
+        self._row_of = np.full(0, -1, dtype=np.int32)
         self._size = 0
 
     def __len__(self) -> int:
         return self._size
 
     def __contains__(self, story_id: object) -> bool:
-        return story_id in self._rows
+        return isinstance(story_id, int) and self._row(story_id) >= 0
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the vectors and ids (allocated capacity included)."""
-        return int(self._vectors.nbytes + self._ids.nbytes)
+        """Bytes held by the vectors and id maps (allocated capacity included)."""
+        return int(self._vectors.nbytes + self._ids.nbytes + self._row_of.nbytes)
+
+    def _row(self, story_id: int) -> int:
+        if 0 <= story_id < len(self._row_of):
+            return int(self._row_of[story_id])
+        return -1
 
     def add(self, ids: Sequence[int], vectors: npt.ArrayLike) -> None:
         """Add or replace stories' vectors (rows of `vectors`, in the order of `ids`)."""
         vecs = np.asarray(vectors, dtype=np.float32).reshape(-1, self.dims)
-        if len(ids) != len(vecs):
-            raise ValueError(f"{len(ids)} ids for {len(vecs)} vectors")
-        new = sum(1 for i in set(ids) if i not in self._rows)
-        self._reserve(self._size + new)
-        for story_id, vec in zip(ids, vecs, strict=True):
-            row = self._rows.get(story_id)
-            if row is None:
-                row = self._size
-                self._rows[story_id] = row
-                self._ids[row] = story_id
-                self._size += 1
-            self._vectors[row] = vec
+        keys = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if len(keys) != len(vecs):
+            raise ValueError(f"{len(keys)} ids for {len(vecs)} vectors")
+        if len(keys) == 0:
+            return
+        if keys.min() < 0 or keys.max() >= 2**31 - 1:
+            raise ValueError("story ids must be in 0 .. 2**31 - 2")
+        # A repeated id keeps its last vector, as one-by-one adds would.
+        keys, last = np.unique(keys[::-1], return_index=True)
+        vecs = vecs[::-1][last]
+        top = int(keys[-1]) + 1
+        if top > len(self._row_of):
+            grown = np.full(max(top, len(self._row_of) * 5 // 4 + 1024), -1, dtype=np.int32)
+            grown[: len(self._row_of)] = self._row_of
+            self._row_of = grown
+        rows = self._row_of[keys].astype(np.int64)
+        fresh = rows < 0
+        count = int(np.count_nonzero(fresh))
+        self.reserve(self._size + count)
+        rows[fresh] = np.arange(self._size, self._size + count)
+        self._ids[rows[fresh]] = keys[fresh]
+        self._row_of[keys[fresh]] = rows[fresh]
+        self._size += count
+        self._vectors[rows] = vecs
 
-    def _reserve(self, size: int) -> None:
+    def reserve(self, size: int) -> None:
+        """Make room for `size` stories in one allocation (e.g. before loading them all)."""
         capacity = len(self._ids)
         if size <= capacity:
             return
@@ -299,29 +328,36 @@ class RelatedIndex:
 
     def remove(self, story_id: int) -> bool:
         """Drop a story; False when it was not in the index."""
-        row = self._rows.pop(story_id, None)
-        if row is None:
+        row = self._row(story_id)
+        if row < 0:
             return False
+        self._row_of[story_id] = -1
         last = self._size - 1
         if row != last:
             # Move the last row into the hole so the live rows stay contiguous.
             moved = int(self._ids[last])
             self._vectors[row] = self._vectors[last]
             self._ids[row] = moved
-            self._rows[moved] = row
+            self._row_of[moved] = row
         self._size = last
         return True
 
     def vector(self, story_id: int) -> FloatArray:
         """The stored vector of a story (KeyError when absent)."""
-        return np.array(self._vectors[self._rows[story_id]], dtype=np.float32)
+        return np.array(self._vectors[self._row_checked(story_id)], dtype=np.float32)
+
+    def _row_checked(self, story_id: int) -> int:
+        row = self._row(story_id)
+        if row < 0:
+            raise KeyError(story_id)
+        return row
 
     def similar(
         self, story_id: int, k: int = 5, exclude: Collection[int] = ()
     ) -> list[tuple[int, float]]:
         """The `k` stories most like `story_id`, best first, as (id, cosine); never the
         story itself, its near-duplicates, or ids in `exclude`. KeyError when absent."""
-        vec = self._vectors[self._rows[story_id]]
+        vec = self._vectors[self._row_checked(story_id)]
         return self.similar_to_vector(vec, k, {story_id, *exclude})
 
     def similar_to_vector(
@@ -345,9 +381,9 @@ class RelatedIndex:
                 top = top[np.argsort(-sims[top], kind="stable")]
             else:
                 top = np.argsort(-sims, kind="stable")
-            found = self._pick(top, sims, k, exclude, min_score)
-            if found is not None or want >= n:
-                return found or []
+            found, settled = self._pick(top, sims, k, exclude, min_score)
+            if settled or want >= n:
+                return found
             want = min(n, want * 4)
 
     def _pick(
@@ -357,13 +393,14 @@ class RelatedIndex:
         k: int,
         exclude: Collection[int],
         min_score: float,
-    ) -> list[tuple[int, float]] | None:
+    ) -> tuple[list[tuple[int, float]], bool]:
+        """The best candidates among `top`; False when more candidates could qualify."""
         chosen: list[tuple[int, float]] = []
         chosen_rows: list[int] = []
         for row in top:
             score = float(sims[row])
             if score < min_score:
-                return chosen
+                return chosen, True
             story_id = int(self._ids[row])
             if score >= self.duplicate_cosine or story_id in exclude:
                 continue
@@ -374,8 +411,8 @@ class RelatedIndex:
             chosen.append((story_id, score))
             chosen_rows.append(int(row))
             if len(chosen) == k:
-                return chosen
-        return None  # ran out of candidates: look further
+                return chosen, True
+        return chosen, False
 
 
 def cosine(a: npt.ArrayLike, b: npt.ArrayLike) -> float:

@@ -279,16 +279,47 @@ def score_sentences(
     return load_model().predict(sentence_features(title, sentences, had_dateline))
 
 
+@dataclass(frozen=True, slots=True)
+class StorySummary:
+    """A story's generated summary and highlights (verbatim sentences, document order)."""
+
+    summary: tuple[str, ...]
+    highlights: tuple[str, ...]
+
+
 def summarize(title: str, paragraphs: Sequence[str], n: int | None = None) -> list[str]:
     """A 2-4 sentence extractive summary (exactly `n` sentences, or all, when `n` is given)."""
     if n is not None and n <= 0:
         return []
     sentences, had_dateline = _prepare(paragraphs)
+    return _summary(title, sentences, had_dateline, n, None)
+
+
+def highlights(title: str, paragraphs: Sequence[str], n: int = 3) -> list[str]:
+    """The `n` most central sentences (early ones preferred), no two saying the same, in
+    document order."""
+    sentences, _ = _prepare(paragraphs)
+    return _highlights(sentences, n, None)
+
+
+def summarize_story(
+    title: str, paragraphs: Sequence[str], n: int | None = None, highlights_n: int = 3
+) -> StorySummary:
+    """`summarize` and `highlights` together, splitting and analysing the story once."""
+    sentences, had_dateline = _prepare(paragraphs)
+    a = _analyse(sentences) if len(sentences) > 1 else None
+    summary = [] if n is not None and n <= 0 else _summary(title, sentences, had_dateline, n, a)
+    return StorySummary(tuple(summary), tuple(_highlights(sentences, highlights_n, a)))
+
+
+def _summary(
+    title: str, sentences: list[str], had_dateline: bool, n: int | None, a: _Analysis | None
+) -> list[str]:
     if (n is not None and n >= len(sentences)) or len(sentences) <= 1:
         return sentences
     model = load_model()
-    scores = model.predict(sentence_features(title, sentences, had_dateline))
-    order = np.argsort(-scores, kind="stable")
+    x = _features(title, sentences, a or _analyse(sentences), had_dateline)
+    order = np.argsort(-model.predict(x), kind="stable")
     if n is not None:
         chosen = [int(i) for i in order[:n]]
     else:
@@ -303,15 +334,12 @@ def summarize(title: str, paragraphs: Sequence[str], n: int | None = None) -> li
     return [sentences[i] for i in sorted(chosen)]
 
 
-def highlights(title: str, paragraphs: Sequence[str], n: int = 3) -> list[str]:
-    """The `n` most central sentences (early ones preferred), no two saying the same, in
-    document order."""
-    sentences, _ = _prepare(paragraphs)
+def _highlights(sentences: list[str], n: int, a: _Analysis | None) -> list[str]:
     if n <= 0:
         return []
     if len(sentences) <= n:
         return sentences
-    a = _analyse(sentences)
+    a = a or _analyse(sentences)
     # Fragments ("Why?", "All rights reserved.") make poor bullets when better ones exist.
     long_enough = [i for i, tk in enumerate(a.tokens) if len(tk) >= 6]
     pool = long_enough if len(long_enough) >= n else list(range(len(sentences)))

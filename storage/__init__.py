@@ -8,11 +8,12 @@ from storage.models import (
     Story,
     StoryHead,
 )
-from storage.store import Store
+from storage.store import Prepared, Store
 
 __all__ = [
     "AddResult",
     "NotFoundError",
+    "Prepared",
     "SearchPage",
     "StorageError",
     "Store",

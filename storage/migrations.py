@@ -154,6 +154,30 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX feeds_due ON feeds(next_poll_at) WHERE paused_at IS NULL;
         """,
     ),
+    Migration(
+        "004_neardup_related",
+        """
+        CREATE TABLE story_signatures (
+            story_id INTEGER PRIMARY KEY REFERENCES stories(id) ON DELETE CASCADE,
+            signature BLOB NOT NULL                -- MinHash values (news.neardup)
+        );
+        CREATE TABLE story_bands (                 -- LSH keys: candidates without a scan
+            band INTEGER NOT NULL,
+            story_id INTEGER NOT NULL REFERENCES stories(id) ON DELETE CASCADE,
+            PRIMARY KEY (band, story_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE related_model (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            model BLOB NOT NULL,                   -- news.related.RelatedModel.to_bytes()
+            fitted_on INTEGER NOT NULL,
+            fitted_at TEXT NOT NULL
+        );
+        CREATE TABLE story_vectors (
+            story_id INTEGER PRIMARY KEY REFERENCES stories(id) ON DELETE CASCADE,
+            vector BLOB NOT NULL                   -- float32, from the current model
+        );
+        """,
+    ),
 )
 
 

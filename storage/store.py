@@ -8,18 +8,18 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from news.articles import Article, RelatedLink
+from news.neardup import NearDupSignature, is_near_duplicate, signature
+from news.query import Query, field_key
 from news.text import terms, words
 from storage.alerts import AlertsStore
 from storage.feeds import FeedsStore
 from storage.models import AddResult, NotFoundError, SearchPage, Story, StoryHead
-
-if TYPE_CHECKING:
-    from news.query import Query
+from storage.related import RelatedStore
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,9 @@ def content_hash(title: str, body: str) -> str:
     return hashlib.sha1(key.encode("utf-8")).hexdigest()
 
 
-def field_key(value: str | None) -> str:
-    """A category or source as filters compare it: folded words, single spaces."""
-    return " ".join(words(value)) if value else ""
+def _field_key(value: str | None) -> str:
+    """A category or source as filters compare it (news.query's rule, '' for none)."""
+    return field_key(value) if value else ""
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -92,17 +92,22 @@ _INSERT_STORY = """
 
 
 @dataclass(frozen=True, slots=True)
-class _Prepared:
-    """An article with what storing it needs computed once."""
+class Prepared:
+    """An article with what storing it needs computed once: its dedup hash and its
+    near-duplicate signature. `Prepared.of` may run in a worker thread."""
 
     article: Article
     body: str
     digest: str
+    near: NearDupSignature
 
     @classmethod
-    def of(cls, article: Article) -> _Prepared:
+    def of(cls, article: Article) -> Prepared:
+        """Compute what storing `article` needs (CPU only: callable from any thread)."""
         body = article.text
-        return cls(article, body, content_hash(article.title, body))
+        return cls(
+            article, body, content_hash(article.title, body), signature(article.title, body)
+        )
 
     def row(self, story_id: int, now: str) -> tuple[Any, ...]:
         """The stories row (in _INSERT_STORY's column order)."""
@@ -120,8 +125,8 @@ class _Prepared:
             a.guid,
             a.external_id,
             a.category,
-            field_key(a.category),
-            field_key(a.source),
+            _field_key(a.category),
+            _field_key(a.source),
             "\n".join(h.replace("\n", " ") for h in a.highlights),
             self.body,
             json.dumps([[link.title, link.url] for link in a.related]),
@@ -132,9 +137,33 @@ class _Prepared:
         )
 
 
-class Store(AlertsStore, FeedsStore):
+@dataclass
+class _NearIndex:
+    """Candidate near-duplicates of one batch: band -> story ids, and their signatures
+    (stories of the batch itself join as they are accepted)."""
+
+    bands: dict[int, set[int]] = field(default_factory=dict)
+    signatures: dict[int, NearDupSignature] = field(default_factory=dict)
+
+    def duplicate_of(self, sig: NearDupSignature) -> int | None:
+        """The earliest known story `sig` nearly duplicates, if any."""
+        candidates = {i for band in sig.bands for i in self.bands.get(band, ())}
+        for story_id in sorted(candidates):
+            if is_near_duplicate(sig, self.signatures[story_id]):
+                return story_id
+        return None
+
+    def add(self, story_id: int, sig: NearDupSignature) -> None:
+        """Make a newly accepted story a candidate for the rest of the batch."""
+        self.signatures[story_id] = sig
+        for band in sig.bands:
+            self.bands.setdefault(band, set()).add(story_id)
+
+
+class Store(AlertsStore, FeedsStore, RelatedStore):
     """newsbot's SQLite database: stories, their full-text index, and what hangs off them
-    (topic alerts in storage/alerts.py, feeds in storage/feeds.py)."""
+    (topic alerts in storage/alerts.py, feeds in storage/feeds.py, the related-stories
+    index in storage/related.py)."""
 
     # -- adding stories --------------------------------------------------------------
 
@@ -142,10 +171,11 @@ class Store(AlertsStore, FeedsStore):
         """Store one article unless it is a duplicate; see `add_articles`."""
         return (await self.add_articles([article]))[0]
 
-    async def add_articles(self, articles: Sequence[Article]) -> list[AddResult]:
-        """Store articles in one transaction; a repeat (same URL or feed guid, else same
-        folded title and body) is reported as a duplicate and not stored twice."""
-        prepared = [_Prepared.of(article) for article in articles]
+    async def add_articles(self, articles: Sequence[Article | Prepared]) -> list[AddResult]:
+        """Store articles in one transaction; a repeat (same URL or feed guid, same folded
+        title and body, or a near-duplicate text under another headline) is reported as a
+        duplicate and not stored twice."""
+        prepared = [a if isinstance(a, Prepared) else Prepared.of(a) for a in articles]
         now = datetime.now(UTC).isoformat(timespec="seconds")
         results: list[AddResult] = []
         async with self.transaction() as db:
@@ -154,6 +184,7 @@ class Store(AlertsStore, FeedsStore):
             by_url = await self._ids_by("url", {p.article.url for p in prepared})
             by_guid = await self._ids_by("guid", {p.article.guid for p in prepared})
             by_hash = await self._ids_by("content_hash", {p.digest for p in prepared})
+            near = await self._near_candidates(p.near for p in prepared)
             next_id = int(await self._one("SELECT coalesce(max(id), 0) + 1 FROM stories"))
             rows: list[tuple[Any, ...]] = []
             new: list[tuple[int, Article]] = []
@@ -163,6 +194,7 @@ class Store(AlertsStore, FeedsStore):
                     by_url.get(article.url)
                     or by_guid.get(article.guid)
                     or by_hash.get(item.digest)
+                    or near.duplicate_of(item.near)
                 )
                 if existing is not None:
                     results.append(
@@ -175,6 +207,7 @@ class Store(AlertsStore, FeedsStore):
                     if key:
                         index[key] = story_id
                 by_hash[item.digest] = story_id
+                near.add(story_id, item.near)
                 rows.append(item.row(story_id, now))
                 new.append((story_id, article))
                 results.append(AddResult("new", story_id, article.title))
@@ -184,10 +217,49 @@ class Store(AlertsStore, FeedsStore):
                     "INSERT INTO stories_fts (rowid, title, highlights, body) VALUES (?, ?, ?, ?)",
                     [(row[0], row[1], row[14], row[15]) for row in rows],
                 )
+                await db.executemany(
+                    "INSERT INTO story_signatures (story_id, signature) VALUES (?, ?)",
+                    [(story_id, near.signatures[story_id].to_bytes()) for story_id, _ in new],
+                )
+                await db.executemany(
+                    "INSERT INTO story_bands (band, story_id) VALUES (?, ?)",
+                    [
+                        (band, story_id)
+                        for story_id, _ in new
+                        for band in near.signatures[story_id].bands
+                    ],
+                )
                 # Topic alerts are queued in this same transaction: a stored story always
                 # has its alerts, and a rolled-back one never does.
                 await self._queue_alerts(db, new)
         return results
+
+    async def _near_candidates(self, signatures: Iterable[NearDupSignature]) -> _NearIndex:
+        """Stored stories sharing an LSH band with any of `signatures`, with their own
+        signatures: the only stories a near-duplicate check has to look at."""
+        bands = list({band for sig in signatures for band in sig.bands})
+        index = _NearIndex()
+        ids: set[int] = set()
+        for start in range(0, len(bands), 500):
+            chunk = bands[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = await self._all(
+                f"SELECT band, story_id FROM story_bands WHERE band IN ({marks})", chunk
+            )
+            for band, story_id in rows:
+                index.bands.setdefault(band, set()).add(story_id)
+                ids.add(story_id)
+        wanted = sorted(ids)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = await self._all(
+                f"SELECT story_id, signature FROM story_signatures WHERE story_id IN ({marks})",
+                chunk,
+            )
+            for story_id, blob in rows:
+                index.signatures[story_id] = NearDupSignature.from_bytes(blob)
+        return index
 
     async def _ids_by(self, column: str, values: set[str | None]) -> dict[str, int]:
         """Stored story ids by `column` value, for the non-empty `values`."""
@@ -259,6 +331,12 @@ class Store(AlertsStore, FeedsStore):
             )
             where.append(f"{'NOT ' if flt.negated else ''}({test})")
             params.extend(flt.values)
+        exclude = query.fts_exclude()
+        if exclude is not None:
+            # Filters with exclusions only (category:sport -football): FTS5 finds what to
+            # leave out.
+            where.append("s.id NOT IN (SELECT rowid FROM stories_fts WHERE stories_fts MATCH ?)")
+            params.append(exclude)
         condition = "".join(f" AND {clause}" for clause in where)
         if fts is None:
             sql = (

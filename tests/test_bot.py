@@ -263,6 +263,11 @@ async def test_search_ranks_filters_and_pages(
     either = await reader.ask("/search rovers OR buses")
     assert "Rovers win the cup" in either
     assert "Night buses return" in either
+    filtered = await reader.ask("/search category:local -buses")
+    assert "Council approves tidal barrier" in filtered
+    assert "Library repair cafe opens" in filtered
+    assert "Night buses" not in filtered
+    assert "Rovers" not in filtered
     plain = await reader.ask("repair cafe")
     assert "Library repair cafe opens" in plain
 

@@ -171,28 +171,54 @@ def test_match_add_remove_replace() -> None:
 def test_match_does_not_scan_every_subscription() -> None:
     percolator = Percolator()
     percolator.add_many((i, parse_query(f"topic{i} news")) for i in range(2000))
+    percolator.add_many((3000 + i, parse_query(f'"topic{i} news" minsk')) for i in range(2000))
     percolator.add(5000, parse_query("belarus OR minsk"))
     percolator.add(5001, parse_query('"ice hockey" belarus'))
+    percolator.add(5002, parse_query("belarus -hockey"))
     doc = _doc("Belarus news", "Ice hockey in Minsk, topic7 too")
     assert percolator.match(doc) == [7, 5000, 5001]
-    # The 2000 "topicN news" queries are filed under topicN (longer than "news"), so
-    # only the one for topic7 is verified; "belarus OR minsk" needs no verifying.
+    # "topicN news" is filed under the pair (topicN, news) and matched outright; of the
+    # 2000 phrase queries only the one filed under (topic7, news) is verified.
     verified = {query.canonical for query in percolator.candidates(doc)}
-    assert verified == {"news topic7", 'belarus "ice hockey"'}
+    assert verified == {'minsk "topic7 news"', 'belarus "ice hockey"', "belarus -hockey"}
 
 
-def test_frequency_hint_picks_the_rarest_term() -> None:
+def test_frequency_hint_picks_the_rarest_terms() -> None:
+    # The hint is keyed by stems, as an fts5vocab table lists them.
+    assert [stem(w) for w in ("belarus", "elections", "sport")] == ["belaru", "elect", "sport"]
+    query = parse_query("belarus elections sport")
     doc = _doc("The election in Belarus")
     plain = Percolator()
-    plain.add(1, parse_query("elections sport"))  # filed under "elect" (longer)
-    assert len(plain.candidates(doc)) == 1
+    plain.add(1, query)  # filed under the two longest stems: (belaru, elect)
+    assert [q.canonical for q in plain.candidates(doc)] == [query.canonical]
     assert plain.match(doc) == []
-    # The hint is keyed by stems, as an fts5vocab table lists them.
-    assert (stem("elections"), stem("sport")) == ("elect", "sport")
-    hinted = Percolator(term_frequency={"elect": 900, "sport": 40})
-    hinted.add(1, parse_query("elections sport"))  # filed under "sport" (rarer)
+    hinted = Percolator(term_frequency={"belaru": 500, "elect": 900, "sport": 40})
+    hinted.add(1, query)  # filed under the two rarest: (sport, belaru)
     assert hinted.candidates(doc) == []
-    assert hinted.match(_doc("Sport election")) == [1]
+    assert hinted.match(_doc("Sport: the election in Belarus")) == [1]
+
+
+def test_remove_cleans_the_index() -> None:
+    percolator = Percolator()
+    queries = [
+        "belarus",
+        "belarus news",
+        "belarus -sport",
+        '"ice hockey"',
+        "a OR b c",
+        "category:sport -category:opinion",
+        'source:"bbc news" minsk',
+    ]
+    for i, text in enumerate(queries):
+        percolator.add(i, parse_query(text))
+        percolator.add(100 + i, parse_query(text))
+    for i in range(len(queries)):
+        percolator.remove(i)
+        percolator.remove(100 + i)
+    assert len(percolator) == 0
+    # Nothing is left behind in the index.
+    tables = ("_subscriptions", "_slots", "_direct", "_check", "_direct_pairs", "_check_pairs")
+    assert {name: len(getattr(percolator, name)) for name in tables} == dict.fromkeys(tables, 0)
 
 
 def test_field_only_queries_are_filed_under_the_field() -> None:

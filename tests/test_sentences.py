@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -121,7 +122,7 @@ def test_spans_match_sentences() -> None:
     text = "  One here.  Two there!\n\n- item one\n- item two\n\nThree? Yes."
     spans = sentence_spans(text)
     assert [text[a:b] for a, b in spans] == split_sentences(text)
-    assert all(b1 <= a2 for (_, b1), (a2, _) in zip(spans, spans[1:], strict=False))
+    assert all(b1 <= a2 for (_, b1), (a2, _) in itertools.pairwise(spans))
 
 
 def test_split_paragraphs() -> None:
@@ -136,7 +137,8 @@ def test_sentences_are_ordered_trimmed_substrings(text: str) -> None:
     sentences = split_sentences(text)
     pos = 0
     for sentence in sentences:
-        assert sentence == sentence.strip() and sentence
+        assert sentence == sentence.strip()
+        assert sentence
         found = text.find(sentence, pos)
         assert found >= 0
         pos = found + len(sentence)
