@@ -47,15 +47,28 @@ QUERIES = [
 ]
 
 
+def _variant(text: str, copy: int, vocabulary: list[str]) -> str:
+    """The text with every fifth word (a different fifth for each copy) swapped for a
+    corpus word: a new story to the near-duplicate check, realistic words to FTS5."""
+    out = []
+    for paragraph in text.split("\n\n"):
+        tokens = paragraph.split(" ")
+        for i in range((copy * 7) % 5, len(tokens), 5):
+            tokens[i] = vocabulary[(copy * 7919 + i * 104729) % len(vocabulary)]
+        out.append(" ".join(tokens))
+    return "\n\n".join(out)
+
+
 def build_archive(corpus: Path, target: int, out: Path) -> int:
-    """Write a JSON Lines archive of `target` stories: the corpus repeated, each copy's
-    title, id and URL made unique so that every record is a new story."""
+    """Write a JSON Lines archive of `target` stories: the corpus, then copies of it whose
+    title, id, URL and a fifth of their words differ, so that every copy is a new story."""
     records = [
         json.loads(line)
         for name in ("bbc_news_summary.jsonl", "cnndm_validation_sample.jsonl")
         for line in (corpus / name).read_text(encoding="utf-8").splitlines()
         if line.strip()
     ]
+    vocabulary = sorted({w for r in records[:400] for w in r["text"].split() if w.isalpha()})
     written = 0
     with out.open("w", encoding="utf-8") as handle:
         for copy in itertools.count():
@@ -67,6 +80,7 @@ def build_archive(corpus: Path, target: int, out: Path) -> int:
                         **record,
                         "id": f"{record['id']}-{copy}",
                         "title": f"{record['title']} ({copy})",
+                        "text": _variant(record["text"], copy, vocabulary),
                         "url": f"{record['url']}?copy={copy}" if record.get("url") else None,
                     }
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")

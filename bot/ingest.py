@@ -25,7 +25,7 @@ from storage import AddResult, Prepared, Store
 
 log = logging.getLogger(__name__)
 
-BATCH = 500
+BATCH = 1000
 _SNIFF_BYTES = 4096
 
 

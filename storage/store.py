@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from news.articles import Article, RelatedLink
-from news.neardup import NearDupSignature, is_near_duplicate, signature
+from news.neardup import NearDupSignature, is_near_duplicate, signature_of_words
 from news.query import Query, field_key
 from news.text import terms, words
 from storage.alerts import AlertsStore
@@ -35,7 +35,11 @@ _BM25 = "bm25(stories_fts, 10.0, 4.0, 1.0)"
 
 def content_hash(title: str, body: str) -> str:
     """The dedup key of a story without a URL: its folded words, title and body."""
-    key = " ".join(words(title)) + "\n" + " ".join(words(body))
+    return _hash_words(words(title), words(body))
+
+
+def _hash_words(title_words: list[str], body_words: list[str]) -> str:
+    key = " ".join(title_words) + "\n" + " ".join(body_words)
     return hashlib.sha1(key.encode("utf-8")).hexdigest()
 
 
@@ -105,8 +109,12 @@ class Prepared:
     def of(cls, article: Article) -> Prepared:
         """Compute what storing `article` needs (CPU only: callable from any thread)."""
         body = article.text
+        title_words, body_words = words(article.title), words(body)
         return cls(
-            article, body, content_hash(article.title, body), signature(article.title, body)
+            article,
+            body,
+            _hash_words(title_words, body_words),
+            signature_of_words(title_words, body_words),
         )
 
     def row(self, story_id: int, now: str) -> tuple[Any, ...]:
@@ -223,11 +231,12 @@ class Store(AlertsStore, FeedsStore, RelatedStore):
                 )
                 await db.executemany(
                     "INSERT INTO story_bands (band, story_id) VALUES (?, ?)",
-                    [
+                    # In key order: the B-tree takes sorted inserts page by page.
+                    sorted(
                         (band, story_id)
                         for story_id, _ in new
                         for band in near.signatures[story_id].bands
-                    ],
+                    ),
                 )
                 # Topic alerts are queued in this same transaction: a stored story always
                 # has its alerts, and a rolled-back one never does.
