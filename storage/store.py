@@ -199,8 +199,8 @@ class Store(AlertsStore, FeedsStore, RelatedStore):
             for item in prepared:
                 article = item.article
                 existing = (
-                    by_url.get(article.url)
-                    or by_guid.get(article.guid)
+                    (by_url.get(article.url) if article.url else None)
+                    or (by_guid.get(article.guid) if article.guid else None)
                     or by_hash.get(item.digest)
                     or near.duplicate_of(item.near)
                 )
