@@ -19,14 +19,17 @@ from tests.fakes.webserver import WebServer
 NOW = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 
 
+def _details(name: str, guid: str) -> str:
+    return " ".join(f"{name} detail {i} of item {guid}." for i in range(25))
+
+
 def rss(items: list[tuple[str, str]], *, title: str = "Valley Wire") -> bytes:
     """An RSS 2.0 feed whose items are (guid, title), each with a full text."""
     entries = "".join(
         f"<item><title>{name}</title><link>https://valley.example/{guid}</link>"
         f'<guid isPermaLink="false">{guid}</guid>'
         f"<pubDate>Thu, 01 May 2025 09:00:00 +0000</pubDate>"
-        f"<description>&lt;p&gt;{name}: {'a full paragraph of news text ' * 30}"
-        f"&lt;/p&gt;</description></item>"
+        f"<description>&lt;p&gt;{name}: {_details(name, guid)}&lt;/p&gt;</description></item>"
         for guid, name in items
     )
     return (
