@@ -508,6 +508,7 @@ async def topic_button(update: Update, context: NewsContext) -> None:
                     now,
                     chat_type=chat_type,
                     title=title,
+                    switch_topics=False,
                 )
                 note = f"Daily digest at {DEFAULT_DIGEST_TIME} {zone} (change: /digest HH:MM)"
             else:

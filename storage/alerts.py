@@ -551,10 +551,11 @@ class AlertsStore(StoreBase):
         *,
         chat_type: str = "private",
         title: str | None = None,
+        switch_topics: bool = True,
     ) -> int:
-        """Turn the chat's daily digest on at `digest_time` (all its topics daily) or off
-        (None: all topics instant, and what waited for the digest is sent as alerts).
-        Returns how many topics the chat has."""
+        """Turn the chat's daily digest on at `digest_time` (all its topics daily, unless
+        not `switch_topics`) or off (None: all topics instant, and what waited for the
+        digest is sent as alerts). Returns how many topics were switched."""
         frequency: Frequency = "daily" if digest_time else "instant"
         async with self.transaction() as db:
             await self._upsert_chat(db, chat_id, chat_type, title, now)
@@ -568,11 +569,13 @@ class AlertsStore(StoreBase):
                     chat_id,
                 ),
             )
-            changed = await _fetch(
-                db,
-                "UPDATE subscriptions SET frequency = ? WHERE chat_id = ? RETURNING id",
-                (frequency, chat_id),
-            )
+            changed: list[Any] = []
+            if switch_topics or digest_time is None:
+                changed = await _fetch(
+                    db,
+                    "UPDATE subscriptions SET frequency = ? WHERE chat_id = ? RETURNING id",
+                    (frequency, chat_id),
+                )
             if digest_time is None:
                 await db.execute(
                     """UPDATE alerts SET kind = 'instant'

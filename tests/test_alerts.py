@@ -240,6 +240,7 @@ async def test_subscriptions_buttons_remove_and_switch_topics(
     [edited] = await reader.press(listing, "1. → daily")
     assert edited.method == "editMessageText"
     assert "1. belarus — daily digest at 08:00 UTC" in edited.plain_text
+    assert '2. "climate change" — instant' in edited.plain_text
     [after] = await reader.press(edited, '✖ 2. "climate change"')
     assert "climate change" not in after.plain_text
     assert labels(after) == ["✖ 1. belarus", "1. → instant"]
