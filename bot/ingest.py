@@ -161,7 +161,10 @@ class _JsonlBatches:
     """Reads a JSON Lines archive a batch of parsed records at a time (in a worker thread),
     advancing a progress bar by bytes read."""
 
-    def __init__(self, path: Path, report: SourceReport, progress: bool | None) -> None:
+    def __init__(
+        self, store: Store, path: Path, report: SourceReport, progress: bool | None
+    ) -> None:
+        self._store = store
         self._path = path
         self._report = report
         self._handle = path.open("rb")
@@ -188,7 +191,7 @@ class _JsonlBatches:
             if isinstance(result, ParseError):
                 self._report.fail(f"{self._path}:{line_no}", str(result))
                 continue
-            batch.append(Prepared.of(result))
+            batch.append(Prepared.of(result, with_doc=self._store.matches_topics))
             if len(batch) >= BATCH:
                 break
         return batch
@@ -202,7 +205,7 @@ class _JsonlBatches:
 async def _ingest_jsonl(
     store: Store, path: Path, report: SourceReport, progress: bool | None
 ) -> None:
-    batches = await asyncio.to_thread(_JsonlBatches, path, report, progress)
+    batches = await asyncio.to_thread(_JsonlBatches, store, path, report, progress)
     # Parse the next batch in a worker thread while SQLite stores this one: SQLite releases
     # the GIL, so the two overlap on two cores.
     pending = asyncio.ensure_future(asyncio.to_thread(batches.next_batch))

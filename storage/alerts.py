@@ -179,20 +179,25 @@ class AlertsStore(StoreBase):
 
     # -- matching new stories ----------------------------------------------------------
 
+    @property
+    def matches_topics(self) -> bool:
+        """Whether new stories are matched against subscriptions (as far as this process
+        knows): an importer then prepares each story's `Doc` ahead, off the event loop."""
+        return len(self._percolator) > 0
+
     async def _queue_alerts(
-        self, db: aiosqlite.Connection, new: Sequence[tuple[int, Article]]
+        self, db: aiosqlite.Connection, new: Sequence[tuple[int, Article, Doc | None]]
     ) -> None:
-        """Queue one alert per (chat, story) for the new stories (id, article) that match a
-        chat's subscriptions, inside the transaction that stores them."""
+        """Queue one alert per (chat, story) for the new stories (id, article, prepared
+        Doc or None) that match a chat's subscriptions, inside the transaction that stores
+        them."""
         await self._sync_percolator(db)
         if not len(self._percolator) or not new:
             return
         now = _ts(datetime.now(UTC))
         rows: list[tuple[int, int, str, str, str]] = []
-        for story_id, article in new:
-            doc = Doc.from_fields(
-                article.title, article.highlights, article.body, article.category, article.source
-            )
+        for story_id, article, prepared in new:
+            doc = prepared or Doc.from_article(article)
             by_chat: dict[int, list[_Topic]] = {}
             for sub_id in self._percolator.match(doc):  # sorted: topics in the order added
                 topic = self._topics[sub_id]

@@ -14,7 +14,7 @@ from typing import Any
 
 from news.articles import Article, RelatedLink
 from news.neardup import NearDupSignature, is_near_duplicate, signature_of_words
-from news.query import Query, field_key
+from news.query import Doc, Query, field_key
 from news.text import terms, words
 from storage.alerts import AlertsStore
 from storage.feeds import FeedsStore
@@ -104,9 +104,10 @@ class Prepared:
     body: str
     digest: str
     near: NearDupSignature
+    doc: Doc | None = None  # for topic matching, when subscriptions exist
 
     @classmethod
-    def of(cls, article: Article) -> Prepared:
+    def of(cls, article: Article, *, with_doc: bool = False) -> Prepared:
         """Compute what storing `article` needs (CPU only: callable from any thread)."""
         body = article.text
         title_words, body_words = words(article.title), words(body)
@@ -115,6 +116,7 @@ class Prepared:
             body,
             _hash_words(title_words, body_words),
             signature_of_words(title_words, body_words),
+            Doc.from_article(article) if with_doc else None,
         )
 
     def row(self, story_id: int, now: str) -> tuple[Any, ...]:
@@ -195,7 +197,7 @@ class Store(AlertsStore, FeedsStore, RelatedStore):
             near = await self._near_candidates(p.near for p in prepared)
             next_id = int(await self._one("SELECT coalesce(max(id), 0) + 1 FROM stories"))
             rows: list[tuple[Any, ...]] = []
-            new: list[tuple[int, Article]] = []
+            new: list[tuple[int, Article, Doc | None]] = []
             for item in prepared:
                 article = item.article
                 existing = (
@@ -217,7 +219,7 @@ class Store(AlertsStore, FeedsStore, RelatedStore):
                 by_hash[item.digest] = story_id
                 near.add(story_id, item.near)
                 rows.append(item.row(story_id, now))
-                new.append((story_id, article))
+                new.append((story_id, article, item.doc))
                 results.append(AddResult("new", story_id, article.title))
             if rows:
                 await db.executemany(_INSERT_STORY, rows)
@@ -227,14 +229,14 @@ class Store(AlertsStore, FeedsStore, RelatedStore):
                 )
                 await db.executemany(
                     "INSERT INTO story_signatures (story_id, signature) VALUES (?, ?)",
-                    [(story_id, near.signatures[story_id].to_bytes()) for story_id, _ in new],
+                    [(story_id, near.signatures[story_id].to_bytes()) for story_id, _, _ in new],
                 )
                 await db.executemany(
                     "INSERT INTO story_bands (band, story_id) VALUES (?, ?)",
                     # In key order: the B-tree takes sorted inserts page by page.
                     sorted(
                         (band, story_id)
-                        for story_id, _ in new
+                        for story_id, _, _ in new
                         for band in near.signatures[story_id].bands
                     ),
                 )
