@@ -14,13 +14,11 @@ from telegram.ext import Application, ContextTypes, Defaults
 from telegram.request import BaseRequest
 
 import handlers
-from bot import polling
 from bot.config import Settings
 from bot.delivery import AlertRateLimiter
-from bot.jobs import schedule_alert_jobs
-from bot.related import RelatedStories, ensure_model
+from bot.jobs import schedule_jobs
+from bot.related import RelatedStories
 from handlers.context import BotData, NewsApp, NewsContext
-from news.fetch import Fetcher
 from storage import Store
 
 log = logging.getLogger(__name__)
@@ -80,37 +78,8 @@ async def _post_init(app: NewsApp) -> None:
     await app.bot.set_my_commands(handlers.menu())
     # JobQueue jobs live in memory: they are (re)scheduled here at every start.
     if app.bot_data.extras.get("run_jobs", True) and app.job_queue is not None:
-        schedule_alert_jobs(app)  # alert delivery and daily digests (issue 3)
-    if app.bot_data.extras.get("run_jobs", True) and app.job_queue is not None:
-        app.bot_data.fetcher = Fetcher()
-        # Fit the related-stories model when missing or outgrown, now and every day after.
-        app.job_queue.run_repeating(
-            related_job,
-            interval=24 * 3600,
-            first=5.0,
-            name="related",
-            job_kwargs={"max_instances": 1},
-        )
-        app.job_queue.run_repeating(
-            polling.poll_job,
-            interval=polling.poll_interval(settings),
-            first=1.0,
-            name="feeds",
-            job_kwargs={"max_instances": 1, "coalesce": True},
-        )
+        schedule_jobs(app)
     log.info("newsbot started as @%s on %s", app.bot.username, settings.db_path)
-
-
-async def related_job(context: NewsContext) -> None:
-    """JobQueue job: keep the related-stories model fitted and every story embedded."""
-    status = await ensure_model(context.store)
-    if status.fitted or status.embedded:
-        log.info(
-            "related-stories index: %s%d stories embedded in %.1f s",
-            "model refitted, " if status.fitted else "",
-            status.embedded,
-            status.seconds,
-        )
 
 
 async def _post_shutdown(app: NewsApp) -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -157,17 +159,35 @@ def _sniff_file(path: Path) -> str:
         return sniff(handle.read(_SNIFF_BYTES), path.name)
 
 
-class _JsonlBatches:
-    """Reads a JSON Lines archive a batch of parsed records at a time (in a worker thread),
-    advancing a progress bar by bytes read."""
+# Archives larger than this are parsed and prepared in a separate process, which takes
+# the pure-Python half of an import off the GIL that SQLite's thread needs.
+PROCESS_BYTES = 4_000_000
+WORKERS = 2
 
-    def __init__(
-        self, store: Store, path: Path, report: SourceReport, progress: bool | None
-    ) -> None:
-        self._store = store
-        self._path = path
-        self._report = report
+
+def prepare_lines(
+    lines: list[str], first_line: int, with_doc: bool
+) -> tuple[list[Prepared], list[tuple[int, str]]]:
+    """Parse JSON Lines (the first one is line `first_line` of its file) and prepare each
+    good record for storing; the bad ones as (line number, reason). Pure: runs in a thread
+    or a worker process."""
+    prepared: list[Prepared] = []
+    errors: list[tuple[int, str]] = []
+    for line_no, result in parse_jsonl(lines):
+        if isinstance(result, ParseError):
+            errors.append((first_line + line_no - 1, str(result)))
+        else:
+            prepared.append(Prepared.of(result, with_doc=with_doc))
+    return prepared, errors
+
+
+class _JsonlReader:
+    """Reads a JSON Lines archive a batch of lines at a time, advancing a progress bar by
+    bytes read."""
+
+    def __init__(self, path: Path, progress: bool | None) -> None:
         self._handle = path.open("rb")
+        self._next_line = 1
         self._bar = tqdm(
             total=path.stat().st_size,
             unit="B",
@@ -176,25 +196,18 @@ class _JsonlBatches:
             disable=not progress if progress is not None else None,
             leave=False,
         )
-        self._records = parse_jsonl(self._lines())
 
-    def _lines(self) -> Iterator[str]:
+    def next_lines(self) -> tuple[list[str], int]:
+        """Up to BATCH lines and the number of the first."""
+        first = self._next_line
+        lines: list[str] = []
         for raw in self._handle:
             self._bar.update(len(raw))
-            yield raw.decode("utf-8", errors="replace")
-
-    def next_batch(self) -> list[Prepared]:
-        """Up to BATCH good records, prepared for storing (dedup keys computed here, in
-        the worker thread); bad ones are reported with their line."""
-        batch: list[Prepared] = []
-        for line_no, result in self._records:
-            if isinstance(result, ParseError):
-                self._report.fail(f"{self._path}:{line_no}", str(result))
-                continue
-            batch.append(Prepared.of(result, with_doc=self._store.matches_topics))
-            if len(batch) >= BATCH:
+            lines.append(raw.decode("utf-8", errors="replace"))
+            if len(lines) >= BATCH:
                 break
-        return batch
+        self._next_line += len(lines)
+        return lines, first
 
     def close(self) -> None:
         """Close the file and the progress bar."""
@@ -205,17 +218,48 @@ class _JsonlBatches:
 async def _ingest_jsonl(
     store: Store, path: Path, report: SourceReport, progress: bool | None
 ) -> None:
-    batches = await asyncio.to_thread(_JsonlBatches, store, path, report, progress)
-    # Parse the next batch in a worker thread while SQLite stores this one: SQLite releases
-    # the GIL, so the two overlap on two cores.
-    pending = asyncio.ensure_future(asyncio.to_thread(batches.next_batch))
+    reader = await asyncio.to_thread(_JsonlReader, path, progress)
+    size = (await asyncio.to_thread(path.stat)).st_size
+    loop = asyncio.get_running_loop()
+    pool = (
+        ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn"))
+        if size > PROCESS_BYTES
+        else None
+    )
+
+    reading = asyncio.Lock()  # FIFO: batches are read in the order they were asked for
+
+    async def next_batch() -> tuple[list[Prepared], list[tuple[int, str]]]:
+        async with reading:
+            lines, first = await asyncio.to_thread(reader.next_lines)
+        if not lines:
+            return [], []
+        # A store that matches topics gets each story's Doc prepared here too.
+        job = (lines, first, store.matches_topics)
+        if pool is None:
+            return await asyncio.to_thread(prepare_lines, *job)
+        return await loop.run_in_executor(pool, prepare_lines, *job)
+
+    # Parse and prepare the next batches while SQLite stores this one (in file order: the
+    # reader hands out batches in order and they are stored in the order started).
+    ahead = WORKERS if pool is not None else 1
+    pending = [asyncio.ensure_future(next_batch()) for _ in range(ahead)]
     try:
-        while batch := await pending:
-            pending = asyncio.ensure_future(asyncio.to_thread(batches.next_batch))
-            report.count(await store.add_articles(batch))
+        while True:
+            batch, errors = await pending.pop(0)
+            for line_no, reason in errors:
+                report.fail(f"{path}:{line_no}", reason)
+            if not batch and not errors:
+                break
+            pending.append(asyncio.ensure_future(next_batch()))
+            if batch:
+                report.count(await store.add_articles(batch))
     finally:
-        # Let the parser thread finish before its file closes (its error, if any, is
-        # already the one being raised or is irrelevant now).
-        with contextlib.suppress(Exception):
-            await pending
-        batches.close()
+        # Let the reader finish before its file closes (its error, if any, is already the
+        # one being raised or is irrelevant now).
+        for future in pending:
+            with contextlib.suppress(Exception):
+                await future
+        reader.close()
+        if pool is not None:
+            pool.shutdown()

@@ -36,6 +36,7 @@ class StoreBase:
             # FULL: a commit is on disk before it returns, so an alert marked sent stays
             # marked even after a power cut, not only after a crash of the process.
             await db.execute("PRAGMA synchronous = FULL")
+            await db.execute("PRAGMA wal_autocheckpoint = 10000")
             await db.execute("PRAGMA foreign_keys = ON")
             # 64 MB of page cache (the default is 2 MB): imports update the FTS index and
             # the LSH bands all over the file.

@@ -159,13 +159,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         """
         CREATE TABLE story_signatures (
             story_id INTEGER PRIMARY KEY REFERENCES stories(id) ON DELETE CASCADE,
-            signature BLOB NOT NULL                -- MinHash values (news.neardup)
+            signature BLOB NOT NULL,               -- MinHash values (news.neardup)
+            bands BLOB NOT NULL                    -- its LSH band keys, int64 (storage.bands)
         );
-        CREATE TABLE story_bands (                 -- LSH keys: candidates without a scan
-            band INTEGER NOT NULL,
-            story_id INTEGER NOT NULL REFERENCES stories(id) ON DELETE CASCADE,
-            PRIMARY KEY (band, story_id)
-        ) WITHOUT ROWID;
         CREATE TABLE related_model (
             id INTEGER PRIMARY KEY CHECK (id = 1),
             model BLOB NOT NULL,                   -- news.related.RelatedModel.to_bytes()

@@ -17,6 +17,7 @@ from news.neardup import NearDupSignature, is_near_duplicate, signature_of_words
 from news.query import Doc, Query, field_key
 from news.text import terms, words
 from storage.alerts import AlertsStore
+from storage.bands import BandIndex, pack_bands
 from storage.feeds import FeedsStore
 from storage.models import AddResult, NotFoundError, SearchPage, Story, StoryHead
 from storage.related import RelatedStore
@@ -149,31 +150,33 @@ class Prepared:
 
 @dataclass
 class _NearIndex:
-    """Candidate near-duplicates of one batch: band -> story ids, and their signatures
-    (stories of the batch itself join as they are accepted)."""
+    """Candidate near-duplicates of one batch: their signatures, by story id, and the band
+    index (stories of the batch itself join it as they are accepted)."""
 
-    bands: dict[int, set[int]] = field(default_factory=dict)
+    bands: BandIndex
     signatures: dict[int, NearDupSignature] = field(default_factory=dict)
 
     def duplicate_of(self, sig: NearDupSignature) -> int | None:
         """The earliest known story `sig` nearly duplicates, if any."""
-        candidates = {i for band in sig.bands for i in self.bands.get(band, ())}
-        for story_id in sorted(candidates):
-            if is_near_duplicate(sig, self.signatures[story_id]):
+        for story_id in sorted(self.bands.candidates(sig.bands)):
+            known = self.signatures.get(story_id)
+            if known is not None and is_near_duplicate(sig, known):
                 return story_id
         return None
 
     def add(self, story_id: int, sig: NearDupSignature) -> None:
         """Make a newly accepted story a candidate for the rest of the batch."""
         self.signatures[story_id] = sig
-        for band in sig.bands:
-            self.bands.setdefault(band, set()).add(story_id)
+        self.bands.add(story_id, sig.bands)
 
 
 class Store(AlertsStore, FeedsStore, RelatedStore):
     """newsbot's SQLite database: stories, their full-text index, and what hangs off them
     (topic alerts in storage/alerts.py, feeds in storage/feeds.py, the related-stories
     index in storage/related.py)."""
+
+    # Loaded on the first import of this process (storage/bands.py).
+    _bands: BandIndex | None = None
 
     # -- adding stories --------------------------------------------------------------
 
@@ -228,17 +231,15 @@ class Store(AlertsStore, FeedsStore, RelatedStore):
                     [(row[0], row[1], row[14], row[15]) for row in rows],
                 )
                 await db.executemany(
-                    "INSERT INTO story_signatures (story_id, signature) VALUES (?, ?)",
-                    [(story_id, near.signatures[story_id].to_bytes()) for story_id, _, _ in new],
-                )
-                await db.executemany(
-                    "INSERT INTO story_bands (band, story_id) VALUES (?, ?)",
-                    # In key order: the B-tree takes sorted inserts page by page.
-                    sorted(
-                        (band, story_id)
+                    "INSERT INTO story_signatures (story_id, signature, bands) VALUES (?, ?, ?)",
+                    [
+                        (
+                            story_id,
+                            near.signatures[story_id].to_bytes(),
+                            pack_bands(near.signatures[story_id].bands),
+                        )
                         for story_id, _, _ in new
-                        for band in near.signatures[story_id].bands
-                    ),
+                    ],
                 )
                 # Topic alerts are queued in this same transaction: a stored story always
                 # has its alerts, and a rolled-back one never does.
@@ -246,21 +247,22 @@ class Store(AlertsStore, FeedsStore, RelatedStore):
         return results
 
     async def _near_candidates(self, signatures: Iterable[NearDupSignature]) -> _NearIndex:
-        """Stored stories sharing an LSH band with any of `signatures`, with their own
-        signatures: the only stories a near-duplicate check has to look at."""
-        bands = list({band for sig in signatures for band in sig.bands})
-        index = _NearIndex()
-        ids: set[int] = set()
-        for start in range(0, len(bands), 500):
-            chunk = bands[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = await self._all(
-                f"SELECT band, story_id FROM story_bands WHERE band IN ({marks})", chunk
+        """The band index, brought up to date with stories any process stored since, and
+        the signatures of the stored stories sharing a band with any of `signatures`: the
+        only stories a near-duplicate check has to look at. Called inside the write
+        transaction, so no story can arrive meanwhile."""
+        if self._bands is None:
+            self._bands = BandIndex()
+        bands = self._bands
+        bands.add_blobs(
+            await self._all(
+                "SELECT story_id, bands FROM story_signatures WHERE story_id > ? "
+                "ORDER BY story_id",
+                (bands.max_id,),
             )
-            for band, story_id in rows:
-                index.bands.setdefault(band, set()).add(story_id)
-                ids.add(story_id)
-        wanted = sorted(ids)
+        )
+        index = _NearIndex(bands)
+        wanted = sorted(bands.candidates(band for sig in signatures for band in sig.bands))
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))

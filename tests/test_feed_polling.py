@@ -346,3 +346,18 @@ async def test_the_running_bot_polls_feeds_and_tells_admins_of_a_paused_one(
         assert (await store.feed(good.id)).stories_imported == 1
     assert f"Feed #{dead.id} has failed for days and is paused" in alert.plain_text
     assert "/removefeed" in alert.plain_text
+
+
+async def test_stories_from_a_feed_queue_topic_alerts(
+    store: Store, web: WebServer, fetcher: Fetcher
+) -> None:
+    from news.query import parse_query
+
+    topic = parse_query("ferry")
+    await store.subscribe(77, topic.canonical, topic.display)
+    web.serve_bytes("/feed.xml", rss([("f1", "Ferry timetable cut"), ("f2", "Cup final")]))
+    feed, _ = await store.add_feed(web.url("/feed.xml"), 600)
+    report = await poll_feed(store, fetcher, feed, NOW)
+    assert report.new == 2
+    stats = await store.stats()
+    assert stats["alerts_queued"] == 1
