@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import calendar
-import hashlib
 import logging
 import re
 import time
@@ -26,7 +25,8 @@ from feedparser.encodings import convert_to_utf8
 from news.articles import Article, ParseError, RelatedLink
 from news.fetch import FEED_ACCEPT, Fetcher, FetchError, FetchResult
 from news.pages import PageArticle, PageError, fallback_title, fetch_page, parse_datetime
-from news.text import clean, words
+from news.text import clean
+from news.text import content_hash as text_hash
 from news.urls import canonical_url, is_http_url
 
 log = logging.getLogger(__name__)
@@ -600,13 +600,8 @@ def entry_to_article(
 
 
 def content_hash(article: Article) -> str:
-    """A fingerprint of the story's words (title and body, case and accents folded), the
-    last resort for recognising one story reached by two different links."""
-    digest = hashlib.sha256()
-    for part in (article.title, *article.body):
-        digest.update(" ".join(words(part)).encode("utf-8"))
-        digest.update(b"\n")
-    return digest.hexdigest()[:32]
+    """The story's content hash, as the store dedups by it (news.text.content_hash)."""
+    return text_hash(article.title, article.text)
 
 
 def dedup_keys(article: Article) -> tuple[str | None, str | None, str]:

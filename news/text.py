@@ -8,6 +8,7 @@ and the same query run by FTS5 (search) always agree.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sqlite3
 import threading
@@ -93,3 +94,15 @@ def stem(word: str) -> str:
 def terms(text: str) -> list[str]:
     """Stemmed, folded tokens of `text` in order: what FTS5 indexes for it."""
     return _STEMMER.stems(words(text))
+
+
+def content_hash(title: str, body: str) -> str:
+    """The dedup key of a story reached by no known URL or guid: a hash of its folded
+    words, title and body (case, accents, spacing and punctuation ignored)."""
+    return hash_words(words(title), words(body))
+
+
+def hash_words(title_words: list[str], body_words: list[str]) -> str:
+    """`content_hash` of a story already split into folded words."""
+    key = " ".join(title_words) + "\n" + " ".join(body_words)
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()

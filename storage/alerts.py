@@ -30,7 +30,7 @@ import aiosqlite
 from news.articles import Article
 from news.match import Percolator
 from news.query import Doc, QueryError, parse_query
-from storage.base import StoreBase
+from storage.base import StoreBase, from_iso
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,6 @@ _LEAD_CHARS = 600
 def _ts(moment: datetime) -> str:
     """A UTC timestamp as stored: ISO 8601 with microseconds, so text order is time order."""
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _dt(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
 
 
 async def _fetch(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
@@ -156,8 +152,8 @@ def _chat(row: Sequence[Any]) -> Chat:
         migrated_to=row[5],
         digest_time=row[6],
         timezone=row[7],
-        next_digest_at=_dt(row[8]),
-        last_digest_at=_dt(row[9]),
+        next_digest_at=from_iso(row[8]),
+        last_digest_at=from_iso(row[9]),
     )
 
 

@@ -5,12 +5,23 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
 import aiosqlite
 
 from storage.migrations import migrate
+
+
+def iso(moment: datetime | None) -> str | None:
+    """A datetime as stored: ISO 8601 in UTC, to the second (text order is time order)."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds") if moment else None
+
+
+def from_iso(text: str | None) -> datetime | None:
+    """A stored ISO 8601 text back as an aware datetime (None stays None)."""
+    return datetime.fromisoformat(text) if text else None
 
 
 class StoreBase:

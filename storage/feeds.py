@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from storage.base import StoreBase
+from storage.base import StoreBase, from_iso, iso
 from storage.models import Feed, NotFoundError
 
 _FEED_COLUMNS = (
@@ -16,16 +16,8 @@ _FEED_COLUMNS = (
 )
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).isoformat(timespec="seconds") if moment else None
-
-
-def _when(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
 def _feed(row: Sequence[Any]) -> Feed:
-    added = _when(row[14])
+    added = from_iso(row[14])
     assert added is not None
     return Feed(
         id=row[0],
@@ -34,13 +26,13 @@ def _feed(row: Sequence[Any]) -> Feed:
         interval_s=row[3],
         etag=row[4],
         last_modified=row[5],
-        next_poll_at=_when(row[6]),
-        last_poll_at=_when(row[7]),
-        last_success_at=_when(row[8]),
+        next_poll_at=from_iso(row[6]),
+        last_poll_at=from_iso(row[7]),
+        last_success_at=from_iso(row[8]),
         last_error=row[9],
         consecutive_failures=row[10],
-        first_failure_at=_when(row[11]),
-        paused_at=_when(row[12]),
+        first_failure_at=from_iso(row[11]),
+        paused_at=from_iso(row[12]),
         stories_imported=row[13],
         added_at=added,
     )
@@ -59,12 +51,12 @@ class FeedsStore(StoreBase):
     ) -> tuple[Feed, bool]:
         """Add a feed (by canonical URL); returns it and whether it is new. An existing
         feed keeps its state, but a paused one is resumed."""
-        now = _iso(datetime.now(UTC))
+        now = iso(datetime.now(UTC))
         async with self.transaction() as db:
             cursor = await db.execute(
                 "INSERT INTO feeds (url, title, interval_s, next_poll_at, added_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (url) DO NOTHING",
-                (url, title, interval_s, _iso(first_poll_at), now),
+                (url, title, interval_s, iso(first_poll_at), now),
             )
             created = cursor.rowcount == 1
             if not created:
@@ -104,7 +96,7 @@ class FeedsStore(StoreBase):
             f"SELECT {_FEED_COLUMNS} FROM feeds WHERE paused_at IS NULL "
             "AND (next_poll_at IS NULL OR next_poll_at <= ?) "
             "ORDER BY next_poll_at IS NOT NULL, next_poll_at, id",
-            (_iso(now),),
+            (iso(now),),
         )
         return [_feed(r) for r in rows]
 
@@ -113,7 +105,7 @@ class FeedsStore(StoreBase):
         async with self.transaction() as db:
             await db.executemany(
                 "UPDATE feeds SET next_poll_at = ? WHERE id = ?",
-                [(_iso(when), feed_id) for feed_id, when in times],
+                [(iso(when), feed_id) for feed_id, when in times],
             )
 
     async def save_poll(
@@ -143,17 +135,17 @@ class FeedsStore(StoreBase):
                        title = coalesce(?, title), paused_at = ?
                    WHERE id = ?""",
                 (
-                    _iso(polled_at),
-                    _iso(next_poll_at),
+                    iso(polled_at),
+                    iso(next_poll_at),
                     consecutive_failures,
-                    _iso(first_failure_at),
-                    _iso(last_success_at),
+                    iso(first_failure_at),
+                    iso(last_success_at),
                     last_error,
                     imported,
                     etag,
                     last_modified,
                     title,
-                    _iso(polled_at) if paused else None,
+                    iso(polled_at) if paused else None,
                     feed_id,
                 ),
             )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -15,9 +14,10 @@ from typing import Any
 from news.articles import Article, RelatedLink
 from news.neardup import NearDupSignature, is_near_duplicate, signature_of_words
 from news.query import Doc, Query, field_key
-from news.text import terms, words
+from news.text import hash_words, terms, words
 from storage.alerts import AlertsStore
 from storage.bands import BandIndex, pack_bands
+from storage.base import from_iso, iso
 from storage.feeds import FeedsStore
 from storage.models import AddResult, NotFoundError, SearchPage, Story, StoryHead
 from storage.related import RelatedStore
@@ -34,35 +34,17 @@ _LATEST_ORDER = "coalesce(published, added_at) DESC, id DESC"
 _BM25 = "bm25(stories_fts, 10.0, 4.0, 1.0)"
 
 
-def content_hash(title: str, body: str) -> str:
-    """The dedup key of a story without a URL: its folded words, title and body."""
-    return _hash_words(words(title), words(body))
-
-
-def _hash_words(title_words: list[str], body_words: list[str]) -> str:
-    key = " ".join(title_words) + "\n" + " ".join(body_words)
-    return hashlib.sha1(key.encode("utf-8")).hexdigest()
-
-
 def _field_key(value: str | None) -> str:
     """A category or source as filters compare it (news.query's rule, '' for none)."""
     return field_key(value) if value else ""
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).isoformat(timespec="seconds") if moment else None
-
-
-def _from_iso(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
 def _head(row: Sequence[Any]) -> StoryHead:
-    return StoryHead(row[0], row[1], row[2], _from_iso(row[3]), row[4], row[5], row[6])
+    return StoryHead(row[0], row[1], row[2], from_iso(row[3]), row[4], row[5], row[6])
 
 
 def _story(row: Sequence[Any]) -> Story:
-    added = _from_iso(row[17])
+    added = from_iso(row[17])
     assert added is not None
     # The publisher's highlights when there are any, else ours.
     shown = row[10] or row[11] or ""
@@ -72,7 +54,7 @@ def _story(row: Sequence[Any]) -> Story:
         source=row[2],
         author=row[3],
         place=row[4],
-        published=_from_iso(row[5]),
+        published=from_iso(row[5]),
         utc_offset=row[6],
         zone=row[7],
         url=row[8],
@@ -115,7 +97,7 @@ class Prepared:
         return cls(
             article,
             body,
-            _hash_words(title_words, body_words),
+            hash_words(title_words, body_words),
             signature_of_words(title_words, body_words),
             Doc.from_article(article) if with_doc else None,
         )
@@ -129,7 +111,7 @@ class Prepared:
             a.source,
             a.author,
             a.place,
-            _iso(a.published),
+            iso(a.published),
             a.utc_offset_minutes,
             a.zone,
             a.url,

@@ -138,3 +138,23 @@ async def bot(settings: Any) -> AsyncIterator[Any]:
     app = build_application(settings)
     async with running(app):
         yield app
+
+
+@pytest.fixture
+def web() -> Iterator[Any]:
+    """A local web server serving tests/data (feeds, pages) with programmable routes."""
+    from tests.fakes.webserver import WebServer
+
+    with WebServer(DATA) as server:
+        yield server
+
+
+@pytest.fixture
+async def fetcher() -> AsyncIterator[Any]:
+    """The feed and page fetcher with short timeouts, proxies from the environment off."""
+    from news.fetch import Fetcher
+
+    async with Fetcher(
+        connect_timeout=2, read_timeout=1.0, total_timeout=3, trust_env=False
+    ) as client:
+        yield client

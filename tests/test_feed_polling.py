@@ -4,11 +4,8 @@ dedup across feeds, bad sources reported while the others import, backoff and pa
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import pytest
 
 from bot.feeds import poll_due, poll_feed
 from news.fetch import Fetcher
@@ -36,20 +33,6 @@ def rss(items: list[tuple[str, str]], *, title: str = "Valley Wire") -> bytes:
         f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
         f"<title>{title}</title><link>https://valley.example/</link>{entries}</channel></rss>"
     ).encode()
-
-
-@pytest.fixture
-def web() -> Iterator[WebServer]:
-    with WebServer(DATA) as server:
-        yield server
-
-
-@pytest.fixture
-async def fetcher() -> AsyncIterator[Fetcher]:
-    async with Fetcher(
-        connect_timeout=2, read_timeout=1.0, total_timeout=3, max_bytes=2_000_000, trust_env=False
-    ) as client:
-        yield client
 
 
 async def test_unchanged_feed_imports_nothing_and_sends_conditional_headers(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -402,20 +401,6 @@ def test_same_story_in_two_feeds_has_the_same_keys() -> None:
 
 
 # --- polling through a local web server ---------------------------------------------------
-
-
-@pytest.fixture
-def web() -> Iterator[WebServer]:
-    with WebServer(DATA) as server:
-        yield server
-
-
-@pytest.fixture
-async def fetcher() -> AsyncIterator[Fetcher]:
-    async with Fetcher(
-        connect_timeout=2, read_timeout=1.0, total_timeout=3, trust_env=False
-    ) as client:
-        yield client
 
 
 def serve_teaser_site(web: WebServer) -> str:

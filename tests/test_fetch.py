@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -17,12 +17,6 @@ from tests.fakes.webserver import WebServer
 
 DATA = Path(__file__).parent / "data"
 FEED = b'<rss version="2.0"><channel><title>T</title></channel></rss>'
-
-
-@pytest.fixture
-def web() -> Iterator[WebServer]:
-    with WebServer(DATA) as server:
-        yield server
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -143,18 +142,6 @@ def test_page_article_text() -> None:
         related=(RelatedLink("Other", "https://x.example/b"),),
     )
     assert page.text == "One.\n\nTwo."
-
-
-@pytest.fixture
-def web() -> Iterator[WebServer]:
-    with WebServer(DATA) as server:
-        yield server
-
-
-@pytest.fixture
-async def fetcher() -> AsyncIterator[Fetcher]:
-    async with Fetcher(read_timeout=1, total_timeout=3, trust_env=False) as client:
-        yield client
 
 
 async def test_fetch_page_uses_the_http_charset(web: WebServer, fetcher: Fetcher) -> None:
