@@ -212,3 +212,70 @@ def test_chat_command_works_without_a_token_on_the_bundled_samples(tmp_path: Pat
     )
     assert interactive.returncode == 0, interactive.stderr
     assert "Summary" in interactive.stdout.split("[#1 Summary]", 1)[1]
+
+
+def test_run_in_webhook_mode_answers_updates_posted_to_it(tmp_path: Path) -> None:
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with FakeBotAPI() as api:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run"],
+            cwd=tmp_path,
+            env=newsbot_env(
+                tmp_path,
+                TELEGRAM_BOT_TOKEN=TOKEN,
+                TELEGRAM_API_BASE_URL=api.base_url,
+                NEWSBOT_WEBHOOK_URL="https://bot.example/hook",
+                NEWSBOT_WEBHOOK_SECRET="s3cret",
+                NEWSBOT_PORT=str(port),
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            [webhook] = api.wait_for("setWebhook", timeout=60)
+            assert webhook.params["url"] == "https://bot.example/hook"
+            assert webhook.params["secret_token"] == "s3cret"
+            update = {
+                "update_id": 1,
+                "message": {
+                    "message_id": 1,
+                    "date": int(time.time()),
+                    "chat": {"id": 88, "type": "private", "first_name": "Web"},
+                    "from": {"id": 88, "is_bot": False, "first_name": "Web"},
+                    "text": "/help",
+                    "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
+                },
+            }
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/",
+                data=json.dumps(update).encode(),
+                headers={
+                    "Content-Type": "application/json",
+                    "X-Telegram-Bot-Api-Secret-Token": "s3cret",
+                },
+            )
+            deadline = time.monotonic() + 30
+            while True:  # the server may still be starting
+                try:
+                    with urllib.request.urlopen(request, timeout=5) as answer:
+                        assert answer.status == 200
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            [reply] = api.wait_for("sendMessage", timeout=30)
+            assert reply.params["chat_id"] in (88, "88")
+            assert "/latest" in reply.params["text"]
+        finally:
+            process.send_signal(signal.SIGTERM)
+            output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert "SECRET-never-in-logs" not in output
