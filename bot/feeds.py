@@ -60,12 +60,16 @@ class PollReport:
         )
 
 
+def scoped_guid(guid: str | None, feed_url: str) -> str | None:
+    """A guid that is not a URL is only unique within its feed ("1", "2", ...): qualified
+    with the feed, dedup by guid never merges stories of two feeds."""
+    if guid and not is_http_url(guid):
+        return f"{feed_url}#{guid}"
+    return guid
+
+
 def _scoped_guid(article: Article, feed_url: str) -> Article:
-    """A guid that is not a URL is only unique within its feed ("1", "2", ...): qualify it
-    with the feed, so dedup by guid never merges stories of two feeds."""
-    if article.guid and not is_http_url(article.guid):
-        return replace(article, guid=f"{feed_url}#{article.guid}")
-    return article
+    return replace(article, guid=scoped_guid(article.guid, feed_url))
 
 
 async def _new_entries(
@@ -74,11 +78,8 @@ async def _new_entries(
     """Entries not stored yet, checked before any page is fetched."""
     fresh = []
     for entry in entries:
-        guid = entry.guid
-        if guid and not is_http_url(guid):
-            guid = f"{feed_url}#{guid}"
         url = canonical_url(entry.url) if entry.url else None
-        if not await store.has_story(guid=guid, url=url):
+        if not await store.has_story(guid=scoped_guid(entry.guid, feed_url), url=url):
             fresh.append(entry)
     return fresh
 
