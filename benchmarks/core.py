@@ -21,9 +21,9 @@ from typing import Any
 from telegram import Update
 
 from benchmarks.common import print_table, shared_dir, summary_ms, write_json
-from bot.app import build_application, running
+from bot.app import running
 from bot.config import Settings
-from bot.console import ConsoleRequest
+from bot.console import build_console_application
 from bot.ingest import ingest
 from news.query import parse_query
 from storage import Store
@@ -122,15 +122,7 @@ async def measure(db_path: Path, archive: Path, rounds: int) -> dict[str, Any]:
             bare.append(time.perf_counter() - t0)
     await store.close()
 
-    settings = Settings(db_path=db_path)
-    request = ConsoleRequest(write=lambda _text: None)
-    app = build_application(
-        settings,
-        request=request,
-        get_updates_request=ConsoleRequest(),
-        rate_limits=False,
-        jobs=False,
-    )
+    app, _ = build_console_application(Settings(db_path=db_path), write=lambda _text: None)
     search_s: list[float] = []
     latest_s: list[float] = []
     ids = itertools.count(1)

@@ -15,7 +15,7 @@ from telegram import Update
 
 from bot.app import build_application, running
 from bot.config import ConfigError, Settings
-from bot.console import ConsoleChat, ConsoleRequest
+from bot.console import ConsoleChat, build_console_application
 from bot.feeds import poll_due
 from bot.ingest import SourceReport, ingest
 from bot.related import ensure_model
@@ -189,14 +189,7 @@ async def chat_command(settings: Settings, message: str | None) -> int:
             print(f"(The database {settings.db_path} was empty: loaded {loaded} sample stories.)")
     finally:
         await store.close()
-    request = ConsoleRequest()
-    app = build_application(
-        settings,
-        request=request,
-        get_updates_request=ConsoleRequest(),
-        rate_limits=False,
-        jobs=False,
-    )
+    app, request = build_console_application(settings)
     async with running(app, polling=False):
         chat = ConsoleChat(app, request)
         if message is not None:

@@ -16,6 +16,8 @@ from typing import Any
 from telegram import Update
 from telegram.request import BaseRequest, RequestData
 
+from bot.app import build_application
+from bot.config import Settings
 from handlers.context import NewsApp
 
 CHAT_ID = 1
@@ -108,6 +110,22 @@ def _button_label(number: int, button: dict[str, Any]) -> str:
     if "url" in button:
         return f"[{button['text']}: {button['url']}]"
     return f"[#{number} {button['text']}]"
+
+
+def build_console_application(
+    settings: Settings, write: Callable[[str], None] = print
+) -> tuple[NewsApp, ConsoleRequest]:
+    """The bot's Application on the terminal transport: no Telegram, no rate limits, no
+    jobs; returns it with the request that prints (and records) what it sends."""
+    request = ConsoleRequest(write)
+    app = build_application(
+        settings,
+        request=request,
+        get_updates_request=ConsoleRequest(write),
+        rate_limits=False,
+        jobs=False,
+    )
+    return app, request
 
 
 class ConsoleChat:
