@@ -494,28 +494,24 @@ class AlertsStore(StoreBase):
 
     async def unsubscribe(self, chat_id: int, canonical: str) -> Subscription | None:
         """Remove the chat's topic with this canonical form; the removed one, or None."""
-        async with self.transaction() as db:
-            rows = await _fetch(
-                db,
-                f"""DELETE FROM subscriptions WHERE chat_id = ? AND canonical = ?
-                    RETURNING {_SUB_COLUMNS}""",
-                (chat_id, canonical),
-            )
-            if rows:
-                await self._changed(db, [rows[0][0]])
-        return _subscription(rows[0]) if rows else None
+        return await self._remove_one(chat_id, "canonical", canonical)
 
     async def remove_subscription(self, chat_id: int, sub_id: int) -> Subscription | None:
         """Remove one topic of the chat by id; the removed one, or None."""
+        return await self._remove_one(chat_id, "id", sub_id)
+
+    async def _remove_one(
+        self, chat_id: int, column: Literal["canonical", "id"], value: str | int
+    ) -> Subscription | None:
         async with self.transaction() as db:
             rows = await _fetch(
                 db,
-                f"""DELETE FROM subscriptions WHERE chat_id = ? AND id = ?
+                f"""DELETE FROM subscriptions WHERE chat_id = ? AND {column} = ?
                     RETURNING {_SUB_COLUMNS}""",
-                (chat_id, sub_id),
+                (chat_id, value),
             )
             if rows:
-                await self._changed(db, [sub_id])
+                await self._changed(db, [rows[0][0]])
         return _subscription(rows[0]) if rows else None
 
     async def unsubscribe_all(self, chat_id: int) -> int:
