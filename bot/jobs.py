@@ -4,13 +4,12 @@ at every start, and everything they need to resume is in the database."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from telegram.error import TelegramError
 
 from bot.config import Settings
-from bot.delivery import Delivery, DeliveryConfig, utc_now
+from bot.delivery import Delivery, DeliveryConfig
 from bot.feeds import PollReport, poll_due
 from bot.related import ensure_model
 from handlers.context import NewsApp, NewsContext
@@ -103,10 +102,10 @@ def poll_interval(settings: Settings) -> float:
 
 # -- topic alerts (issue 3) ------------------------------------------------------------
 
-# bot_data.extras keys: tests put a DeliveryConfig and a clock there before start-up.
+# bot_data.extras keys: tests put a DeliveryConfig and a clock there before start-up
+# (the clock, under handlers.context.CLOCK, is read by BotData.now()).
 DELIVERY = "delivery"
 DELIVERY_CONFIG = "delivery_config"
-CLOCK = "clock"
 
 
 def _delivery(context: NewsContext) -> Delivery:
@@ -133,16 +132,11 @@ def schedule_alert_jobs(app: NewsApp) -> Delivery:
     extras = app.bot_data.extras
     config: DeliveryConfig = extras.get(DELIVERY_CONFIG) or DeliveryConfig()
 
-    def clock() -> datetime:
-        # Read at every use, so a test can swap the clock while the bot runs.
-        now: Callable[[], datetime] = extras.get(CLOCK) or utc_now
-        return now()
-
     delivery = Delivery(
         store,
         app.bot,
         config=config,
-        clock=clock,
+        clock=app.bot_data.now,
         is_running=lambda: app.running,
         spawn=app.create_task,
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from telegram.ext import Application, CallbackContext, ExtBot
@@ -10,6 +12,9 @@ from telegram.ext import Application, CallbackContext, ExtBot
 from bot.related import RelatedStories
 from news.fetch import Fetcher
 from storage import Store
+
+# The bot_data.extras key of a test's clock (see BotData.now).
+CLOCK = "clock"
 
 
 @dataclass
@@ -21,6 +26,12 @@ class BotData:
     related: RelatedStories | None = None  # the related-stories index, opened with the store
     admin_ids: frozenset[int] = field(default_factory=frozenset)
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def now(self) -> datetime:
+        """The current UTC time, from the clock a test put in extras["clock"] if any
+        (read at every call, so a test can move it while the bot runs)."""
+        clock: Callable[[], datetime] | None = self.extras.get(CLOCK)
+        return clock() if clock is not None else datetime.now(UTC)
 
 
 class NewsContext(CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], BotData]):

@@ -49,13 +49,6 @@ _GROUP_ADMINS_ONLY = (
 # -- time: the clock, zones and digest moments -----------------------------------------
 
 
-def clock_now(context: NewsContext) -> datetime:
-    """The current time from the clock in bot_data.extras["clock"] (tests set one), else
-    the real UTC time."""
-    clock = context.bot_data.extras.get("clock")
-    return clock() if clock is not None else datetime.now(UTC)
-
-
 _OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+\-−])\s*(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
 _HHMM = re.compile(r"^(\d{1,2})[:.h](\d{2})$")
 
@@ -310,7 +303,7 @@ async def subscribe(update: Update, context: NewsContext) -> None:
         query.display or query.canonical,
         chat_type=chat_type,
         title=title,
-        now=clock_now(context),
+        now=context.bot_data.now(),
     )
     if result.status == "limit":
         raise UsageError(
@@ -406,7 +399,7 @@ async def digest(update: Update, context: NewsContext) -> None:
             await reply(update, "The daily digest is off already: topics arrive as alerts.")
             return
         await context.store.set_digest(
-            chat_id, None, None, clock_now(context), chat_type=chat_type, title=title
+            chat_id, None, None, context.bot_data.now(), chat_type=chat_type, title=title
         )
         await reply(
             update,
@@ -421,7 +414,7 @@ async def digest(update: Update, context: NewsContext) -> None:
             "<code>/digest 18:30</code>, or <code>/digest off</code>."
         )
     await _require_admin(update, context)
-    now = clock_now(context)
+    now = context.bot_data.now()
     upcoming = next_digest_at(at, zone, now)
     count = await context.store.set_digest(
         chat_id, at, upcoming, now, chat_type=chat_type, title=title
@@ -456,7 +449,7 @@ async def timezone_command(update: Update, context: NewsContext) -> None:
     if zone is None:
         raise UsageError(f"I don't know the time zone {esc(arg[:60])}. {_ZONE_EXAMPLES}")
     await _require_admin(update, context)
-    now = clock_now(context)
+    now = context.bot_data.now()
     upcoming = None
     if chat is not None and chat.digest_time is not None:
         upcoming = next_digest_at(chat.digest_time, zone, now)
@@ -499,7 +492,7 @@ async def topic_button(update: Update, context: NewsContext) -> None:
             chat = await store.chat(chat_id)
             if chat is None or chat.digest_time is None:
                 # A daily topic needs a digest hour: the default until the chat picks one.
-                now = clock_now(context)
+                now = context.bot_data.now()
                 zone = chat.timezone if chat else "UTC"
                 await store.set_digest(
                     chat_id,
@@ -537,10 +530,10 @@ async def bot_membership(update: Update, context: NewsContext) -> None:
     chat_id = change.chat.id
     if status in (ChatMemberStatus.BANNED, ChatMemberStatus.LEFT):
         reason = "blocked the bot" if change.chat.type == ChatType.PRIVATE else "removed the bot"
-        await context.store.deactivate_chat(chat_id, reason, clock_now(context))
+        await context.store.deactivate_chat(chat_id, reason, context.bot_data.now())
     elif status in (
         ChatMemberStatus.MEMBER,
         ChatMemberStatus.ADMINISTRATOR,
         ChatMemberStatus.RESTRICTED,
     ):
-        await context.store.activate_chat(chat_id, clock_now(context))
+        await context.store.activate_chat(chat_id, context.bot_data.now())

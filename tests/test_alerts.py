@@ -17,7 +17,8 @@ import pytest
 
 from bot.app import build_application, running
 from bot.delivery import DeliveryConfig, Limits
-from bot.jobs import CLOCK, DELIVERY_CONFIG
+from bot.jobs import DELIVERY_CONFIG
+from handlers.context import CLOCK
 from news.articles import Article
 from storage import Store
 from tests.chat import Reader
