@@ -12,11 +12,20 @@ its two rarest disjunctions (a pair of keys the story must both hold), or under 
 alternatives of its only one. Rarity comes from a term-frequency hint (document counts
 per stem, e.g. an fts5vocab 'row' table) or, without one, from stem length.
 
-A query that says no more than "the story holds the keys of one of its paths" (words and
-one-word field values, no phrase, at most two disjunctions) is never verified with
-`Query.matches`: with single-word exclusions it takes one disjointness test, and without
-any its subscribers are filed under the keys themselves. Identical queries (same
-canonical form) are filed and checked once, however many chats subscribe to them.
+A query that says no more than "the story holds the keys of one of its paths, and none of
+these keys" (words and one-word field values, no phrase, at most two disjunctions,
+single-word exclusions) is *exact*: it is never verified with `Query.matches`, its
+subscribers are filed under its paths and under the keys it avoids. Other queries are
+filed once per distinct query (same canonical form), however many chats subscribe, and
+verified when a story reaches them.
+
+Matching is a handful of numpy operations over the rows filed under the story's keys:
+each row is (second, target), where second is `_ALONE` (the key alone is the path),
+`_AVOID` (the target avoids the key) or the code of the pair's second key; target is a
+subscription id, or ``~number`` of a query to verify. A row counts when its second key
+is among the story's; a subscription then matches unless an avoid row of a key the story
+holds names it. Each key's rows live in a Python set (cheap to change one at a time) and
+an array compiled from it when the key is next looked up.
 """
 
 from __future__ import annotations
@@ -24,43 +33,47 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
 
 from news.query import Doc, Query
 
 __all__ = ["Percolator"]
 
-_T = TypeVar("_T")
-
 # An index key: a stem for a text term, "field:word" for a field filter value (stems
 # hold no colon, so the two never collide).
 _Key = str
 _Path = tuple[_Key, ...]  # one key, or two keys a story must both hold
+_Ids = npt.NDArray[np.int64]
 
 # Without a hint, how common a stem is guessed from its length; a field word (a
 # category or source) is taken to be commoner than any word.
 _FIELD_COST = 1.0
 # Beyond this many pairs, the cross product of two disjunctions is not worth filing.
 _MAX_PATHS = 9
+# The "second" of a row: the key alone, a key to avoid, or (from _FIRST_CODE on) the code
+# of a pair's second key.
+_ALONE = 0
+_AVOID = 1
+_FIRST_CODE = 2
+_NO_IDS: _Ids = np.empty(0, dtype=np.int64)
 
 
-@dataclass(slots=True, eq=False)  # identity: slots are set members
+@dataclass(slots=True, eq=False)
 class _Slot:
     """One distinct query, the paths it is filed under, and its subscribers.
 
     When `exact`, a story holding a path matches unless it holds one of the `avoid`
-    keys (single-word exclusions, one-word negated field values)."""
+    keys (single-word exclusions, one-word negated field values); otherwise the story is
+    verified with `Query.matches`, and rows name the slot by ``~number``."""
 
     query: Query
+    number: int
     paths: tuple[_Path, ...]
     exact: bool
     avoid: frozenset[_Key]
     subscribers: set[int] = field(default_factory=set)
-
-    @property
-    def direct(self) -> bool:
-        """Exact with nothing to avoid: subscribers are filed under the keys."""
-        return self.exact and not self.avoid
 
 
 class Percolator:
@@ -77,13 +90,18 @@ class Percolator:
         )
         self._subscriptions: dict[int, str] = {}  # sub id -> canonical query
         self._slots: dict[str, _Slot] = {}  # canonical query -> slot
-        # The index: by one key, or by a pair (first key, then second key); subscribers
-        # of direct queries apart from the queries to check, so that gathering them is a
-        # few set operations in C.
-        self._direct: dict[_Key, set[int]] = {}
-        self._check: dict[_Key, set[_Slot]] = {}
-        self._direct_pairs: dict[_Key, dict[_Key, set[int]]] = {}
-        self._check_pairs: dict[_Key, dict[_Key, set[_Slot]]] = {}
+        self._checked: dict[int, _Slot] = {}  # number -> slot, for the inexact ones
+        self._numbers = itertools.count()
+        # The index: per key, its (second, target) rows, and the same as an array.
+        self._rows: dict[_Key, set[tuple[int, int]]] = {}
+        self._arrays: dict[_Key, _Ids] = {}
+        self._stale: set[_Key] = set()  # keys whose array is out of date
+        # Codes of the keys that are some pair's second, with how many rows name them;
+        # freed codes are reused, so the codes stay below the most seconds ever indexed.
+        self._codes: dict[_Key, int] = {}
+        self._uses: dict[_Key, int] = {}
+        self._free_codes: list[int] = []
+        self._code_limit = _FIRST_CODE
 
     def __len__(self) -> int:
         """The number of subscriptions."""
@@ -94,19 +112,21 @@ class Percolator:
         return sub_id in self._subscriptions
 
     def add(self, sub_id: int, query: Query) -> None:
-        """Index a subscription (replacing any earlier query under the same id)."""
+        """Index a subscription (replacing any earlier query under the same id). Ids are
+        non-negative (SQLite row ids)."""
+        if sub_id < 0:
+            raise ValueError(f"subscription ids are non-negative, not {sub_id}")
         if sub_id in self._subscriptions:
             self.remove(sub_id)
         canonical = query.canonical
         slot = self._slots.get(canonical)
         if slot is None:
             slot = self._slots[canonical] = self._slot(query)
-            if not slot.direct:
-                for path in slot.paths:
-                    _file(self._check, self._check_pairs, path, slot)
-        if slot.direct:
-            for path in slot.paths:
-                _file(self._direct, self._direct_pairs, path, sub_id)
+            if not slot.exact:
+                self._checked[slot.number] = slot
+                self._file(slot, ~slot.number)
+        if slot.exact:
+            self._file(slot, sub_id)
         slot.subscribers.add(sub_id)
         self._subscriptions[sub_id] = canonical
 
@@ -114,6 +134,7 @@ class Percolator:
         """Index many subscriptions (e.g. all of them at start-up)."""
         for sub_id, query in subscriptions:
             self.add(sub_id, query)
+        self._compile()
 
     def remove(self, sub_id: int) -> None:
         """Drop a subscription; unknown ids are ignored."""
@@ -122,53 +143,118 @@ class Percolator:
             return
         slot = self._slots[canonical]
         slot.subscribers.discard(sub_id)
-        gone = not slot.subscribers
-        if gone:
+        if slot.exact:
+            self._unfile(slot, sub_id)
+        if not slot.subscribers:
             del self._slots[canonical]
-        for path in slot.paths:
-            if slot.direct:
-                _unfile(self._direct, self._direct_pairs, path, sub_id)
-            elif gone:
-                _unfile(self._check, self._check_pairs, path, slot)
+            if not slot.exact:
+                del self._checked[slot.number]
+                self._unfile(slot, ~slot.number)
 
     def candidates(self, doc: Doc) -> list[Query]:
-        """The distinct queries the story has to be checked against (subscriptions
-        matched outright by their keys are not among them)."""
-        return [slot.query for slot in self._gather(doc)[0]]
+        """The distinct queries the story has to be verified against (subscriptions
+        settled by the index alone are not among them)."""
+        return [slot.query for slot in self._gather(doc)[2]]
 
     def match(self, doc: Doc) -> list[int]:
         """Sorted ids of the subscriptions whose query matches the story."""
-        check, matched = self._gather(doc)
-        keys = doc.keys
-        for slot in check:
-            if keys.isdisjoint(slot.avoid) if slot.exact else slot.query.matches(doc):
-                matched.update(slot.subscribers)
-        return sorted(matched)
+        matched, blocked, checked = self._gather(doc)
+        verified = [sub for slot in checked if slot.query.matches(doc) for sub in slot.subscribers]
+        if verified:
+            matched = np.concatenate((matched, np.array(verified, dtype=np.int64)))
+        if not matched.size:
+            return []
+        # Sorted and deduplicated (an OR files a subscription under several keys), less
+        # the blocked: a sort and comparisons, cheaper than np.unique or np.isin here.
+        matched.sort()
+        keep = np.empty(matched.size, dtype=bool)
+        keep[0] = True
+        np.not_equal(matched[1:], matched[:-1], out=keep[1:])
+        if blocked.size:
+            blocked.sort()
+            at = np.searchsorted(blocked, matched)
+            at[at == blocked.size] = 0
+            keep &= blocked[at] != matched
+        ids: list[int] = matched[keep].tolist()
+        return ids
 
-    def _gather(self, doc: Doc) -> tuple[set[_Slot], set[int]]:
+    def _gather(self, doc: Doc) -> tuple[_Ids, _Ids, list[_Slot]]:
+        """What the story's keys reach: subscriptions filed under a path it holds, the
+        subscriptions it blocks by holding a key they avoid, and the slots to verify."""
+        if self._stale:
+            self._compile()
         keys = doc.keys
-        matched: set[int] = set()
-        check: set[_Slot] = set()
-        # dict.keys() & keys walks the story's few hundred keys, not the index: C speed,
-        # however many subscriptions there are.
-        direct, checks = self._direct, self._check
-        hits = direct.keys() & keys
-        if hits:
-            matched.update(*[direct[key] for key in hits])
-        hits = checks.keys() & keys
-        if hits:
-            check.update(*[checks[key] for key in hits])
-        # Few pairs start with one key: a plain loop beats building a set.
-        direct_pairs, check_pairs = self._direct_pairs, self._check_pairs
-        for first in direct_pairs.keys() & keys:
-            for second, subscribers in direct_pairs[first].items():
-                if second in keys:
-                    matched.update(subscribers)
-        for first in check_pairs.keys() & keys:
-            for second, slots in check_pairs[first].items():
-                if second in keys:
-                    check.update(slots)
-        return check, matched
+        # dict.keys() & keys walks the story's few hundred keys, not the index.
+        arrays = self._arrays
+        blocks = [arrays[key] for key in arrays.keys() & keys]
+        if not blocks:
+            return _NO_IDS, _NO_IDS, []
+        rows = np.concatenate(blocks)
+        codes = self._codes
+        present = np.zeros(self._code_limit, dtype=bool)
+        present[_ALONE] = True
+        present[[codes[key] for key in codes.keys() & keys]] = True
+        second, target = rows[:, 0], rows[:, 1]
+        reached = target[present[second]]
+        blocked = target[second == _AVOID]
+        numbers = reached[reached < 0]
+        checked = [self._checked[~n] for n in set(numbers.tolist())] if numbers.size else []
+        return reached[reached >= 0], blocked, checked
+
+    # --- keeping the index --------------------------------------------------------------
+
+    def _file(self, slot: _Slot, target: int) -> None:
+        for path in slot.paths:
+            self._change(path[0], _ALONE if len(path) == 1 else self._hold(path[1]), target)
+        if slot.exact:
+            for key in slot.avoid:
+                self._change(key, _AVOID, target)
+
+    def _unfile(self, slot: _Slot, target: int) -> None:
+        for path in slot.paths:
+            code = _ALONE if len(path) == 1 else self._release(path[1])
+            self._change(path[0], code, target, remove=True)
+        if slot.exact:
+            for key in slot.avoid:
+                self._change(key, _AVOID, target, remove=True)
+
+    def _change(self, key: _Key, second: int, target: int, *, remove: bool = False) -> None:
+        if remove:
+            rows = self._rows[key]
+            rows.discard((second, target))
+            if not rows:  # empty entries are dropped: the index never outgrows its rows
+                del self._rows[key]
+        else:
+            self._rows.setdefault(key, set()).add((second, target))
+        self._stale.add(key)
+
+    def _hold(self, key: _Key) -> int:
+        """The code of a pair's second key, counting one more row that names it."""
+        code = self._codes.get(key)
+        if code is None:
+            code = self._free_codes.pop() if self._free_codes else self._code_limit
+            self._code_limit = max(self._code_limit, code + 1)
+            self._codes[key] = code
+        self._uses[key] = self._uses.get(key, 0) + 1
+        return code
+
+    def _release(self, key: _Key) -> int:
+        """The code of a pair's second key, counting one row fewer (freed at none)."""
+        code = self._codes[key]
+        self._uses[key] -= 1
+        if not self._uses[key]:
+            del self._uses[key], self._codes[key]
+            self._free_codes.append(code)
+        return code
+
+    def _compile(self) -> None:
+        for key in self._stale:
+            rows = self._rows.get(key)
+            if rows:
+                self._arrays[key] = np.array(list(rows), dtype=np.int64)
+            else:
+                self._arrays.pop(key, None)
+        self._stale.clear()
 
     # --- choosing keys ------------------------------------------------------------------
 
@@ -218,35 +304,5 @@ class Percolator:
             and all(not t.is_phrase for t in query.excluded)
             and all(" " not in v for f in query.filters for v in f.values)
         )
-        return _Slot(query, tuple(dict.fromkeys(paths)), exact, frozenset(avoid))
-
-
-def _file(
-    singles: dict[_Key, set[_T]], pairs: dict[_Key, dict[_Key, set[_T]]], path: _Path, member: _T
-) -> None:
-    if len(path) == 1:
-        singles.setdefault(path[0], set()).add(member)
-    else:
-        pairs.setdefault(path[0], {}).setdefault(path[1], set()).add(member)
-
-
-def _unfile(
-    singles: dict[_Key, set[_T]], pairs: dict[_Key, dict[_Key, set[_T]]], path: _Path, member: _T
-) -> None:
-    # Empty buckets are dropped, so that the index never outgrows its subscriptions.
-    if len(path) == 1:
-        _discard(singles, path[0], member)
-        return
-    inner = pairs.get(path[0])
-    if inner is not None:
-        _discard(inner, path[1], member)
-        if not inner:
-            del pairs[path[0]]
-
-
-def _discard(table: dict[_Key, set[_T]], key: _Key, member: _T) -> None:
-    bucket = table.get(key)
-    if bucket is not None:
-        bucket.discard(member)
-        if not bucket:
-            del table[key]
+        number = next(self._numbers)
+        return _Slot(query, number, tuple(dict.fromkeys(paths)), exact, frozenset(avoid))

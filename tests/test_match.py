@@ -178,9 +178,10 @@ def test_match_does_not_scan_every_subscription() -> None:
     doc = _doc("Belarus news", "Ice hockey in Minsk, topic7 too")
     assert percolator.match(doc) == [7, 5000, 5001]
     # "topicN news" is filed under the pair (topicN, news) and matched outright; of the
-    # 2000 phrase queries only the one filed under (topic7, news) is verified.
+    # 2000 phrase queries only the one filed under (topic7, news) is verified. The
+    # exclusion is settled by the index too: "hockey" blocks it.
     verified = {query.canonical for query in percolator.candidates(doc)}
-    assert verified == {'minsk "topic7 news"', 'belarus "ice hockey"', "belarus -hockey"}
+    assert verified == {'minsk "topic7 news"', 'belarus "ice hockey"'}
 
 
 def test_frequency_hint_picks_the_rarest_terms() -> None:
@@ -216,9 +217,27 @@ def test_remove_cleans_the_index() -> None:
         percolator.remove(i)
         percolator.remove(100 + i)
     assert len(percolator) == 0
+    assert percolator.match(_doc("Belarus news", "Ice hockey, a b c")) == []
     # Nothing is left behind in the index.
-    tables = ("_subscriptions", "_slots", "_direct", "_check", "_direct_pairs", "_check_pairs")
+    tables = ("_subscriptions", "_slots", "_checked", "_rows", "_arrays", "_codes", "_uses")
     assert {name: len(getattr(percolator, name)) for name in tables} == dict.fromkeys(tables, 0)
+
+
+def test_codes_of_second_keys_are_reused() -> None:
+    percolator = Percolator()
+    for round_ in range(3):
+        # Pairs with new second keys each round, then gone: codes are freed and reused.
+        for i in range(50):
+            percolator.add(i, parse_query(f"belarus w{round_}x{i}"))
+        assert percolator.match(_doc(f"Belarus w{round_}x7")) == [7]
+        for i in range(50):
+            percolator.remove(i)
+    assert percolator._code_limit <= 2 + 50
+
+
+def test_subscription_ids_are_non_negative() -> None:
+    with pytest.raises(ValueError, match="non-negative"):
+        Percolator().add(-1, parse_query("belarus"))
 
 
 def test_field_only_queries_are_filed_under_the_field() -> None:
@@ -251,16 +270,30 @@ def test_percolator_agrees_with_brute_force(
 ) -> None:
     hint = {"protest": 50, "belarus": 3, "the": 1000, "mail": 1} if hinted else None
     percolator = Percolator(term_frequency=hint)
+    prepared = [Doc.from_article(article) for article in stories]
+    live: dict[int, Query] = {}
+
+    def agree() -> None:
+        assert len(percolator) == len(live)
+        for doc in prepared:
+            expected = sorted(i for i, q in live.items() if q.matches(doc))
+            assert percolator.match(doc) == expected
+
+    # Each state is checked: all added, some removed, the removed back under new ids (the
+    # index is then updated in place, not rebuilt).
     for sub_id, query in enumerate(subscriptions):
         percolator.add(sub_id, query)
-    for sub_id in removed:
+        live[sub_id] = query
+    agree()
+    gone = sorted(removed & live.keys())
+    for sub_id in gone:
         percolator.remove(sub_id)
-    live = {i: q for i, q in enumerate(subscriptions) if i not in removed}
-    assert len(percolator) == len(live)
-    for article in stories:
-        doc = Doc.from_article(article)
-        expected = sorted(i for i, q in live.items() if q.matches(doc))
-        assert percolator.match(doc) == expected
+        del live[sub_id]
+    agree()
+    for sub_id in gone:
+        percolator.add(100 + sub_id, subscriptions[sub_id])
+        live[100 + sub_id] = subscriptions[sub_id]
+    agree()
 
 
 # --- Python matching against SQLite FTS5 ---------------------------------------------------
