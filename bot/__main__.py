@@ -155,7 +155,11 @@ async def ingest_command(settings: Settings, sources: Sequence[str], *, progress
     store = await Store.open(settings.db_path)
     try:
         reports = await ingest(
-            store, sources, progress=None if progress else False, on_report=_print_report
+            store,
+            sources,
+            progress=None if progress else False,
+            on_report=_print_report,
+            allow_private_hosts=settings.allow_private_hosts,
         )
         if any(r.new for r in reports):
             status = await ensure_model(store)
@@ -279,7 +283,7 @@ async def poll_command(settings: Settings) -> int:
     """`newsbot poll`: poll every due feed once (a burst is spread as the bot would)."""
     store = await Store.open(settings.db_path)
     try:
-        async with Fetcher() as fetcher:
+        async with Fetcher(allow_private_hosts=settings.allow_private_hosts) as fetcher:
             reports = await poll_due(
                 store,
                 fetcher,

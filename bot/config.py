@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,13 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
+# Documented bounds (README, .env.example): values outside them stop start-up.
+POLL_SECONDS = (10, 24 * 3600)
+PORT = (1, 65535)
+# Telegram user ids have at most 52 significant bits.
+ADMIN_ID = (1, 2**52)
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 
 
 class ConfigError(Exception):
@@ -53,6 +61,7 @@ class Settings:
     webhook_url: str | None = None
     webhook_secret: Secret | None = None
     port: int = 8443
+    allow_private_hosts: bool = False
 
     @classmethod
     def load(
@@ -81,18 +90,33 @@ class Settings:
                 f"{DEFAULT_BASE_URL}, not {base_url!r}"
             )
         webhook_url = get("NEWSBOT_WEBHOOK_URL")
-        if webhook_url is not None and not _is_http_url(webhook_url):
-            raise ConfigError("NEWSBOT_WEBHOOK_URL must be an https URL")
+        if webhook_url is not None and not _is_https_url(webhook_url):
+            raise ConfigError(
+                "NEWSBOT_WEBHOOK_URL must be an https URL (Telegram posts only to https), "
+                f"such as https://bot.example.com/telegram, not {webhook_url[:100]!r}"
+            )
         secret = get("NEWSBOT_WEBHOOK_SECRET")
+        if secret is not None and not _WEBHOOK_SECRET.fullmatch(secret):
+            raise ConfigError(
+                "NEWSBOT_WEBHOOK_SECRET must be 1 to 256 characters of A-Z, a-z, 0-9, _ and -"
+            )
+        db = get("NEWSBOT_DB") or "newsbot.db"
+        if "\x00" in db:
+            raise ConfigError("NEWSBOT_DB contains a NUL character: give a file path")
         return cls(
             token=Secret(token) if token else None,
             api_base_url=base_url,
-            db_path=Path(get("NEWSBOT_DB") or "newsbot.db"),
+            db_path=Path(db),
             admin_ids=_ids("NEWSBOT_ADMIN_IDS", get("NEWSBOT_ADMIN_IDS")),
-            poll_seconds=_int("NEWSBOT_POLL_SECONDS", get("NEWSBOT_POLL_SECONDS"), 300, 10),
+            poll_seconds=_int(
+                "NEWSBOT_POLL_SECONDS", get("NEWSBOT_POLL_SECONDS"), 300, POLL_SECONDS
+            ),
             webhook_url=webhook_url,
             webhook_secret=Secret(secret) if secret else None,
-            port=_int("NEWSBOT_PORT", get("NEWSBOT_PORT"), 8443, 1, 65535),
+            port=_int("NEWSBOT_PORT", get("NEWSBOT_PORT"), 8443, PORT),
+            allow_private_hosts=_flag(
+                "NEWSBOT_ALLOW_PRIVATE_HOSTS", get("NEWSBOT_ALLOW_PRIVATE_HOSTS")
+            ),
         )
 
     def require_token(self) -> Secret:
@@ -115,25 +139,48 @@ def _is_http_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
+def _is_https_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme == "https" and bool(parts.hostname)
+
+
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def _flag(name: str, raw: str | None) -> bool:
+    if raw is None:
+        return False
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be 1 (on) or 0 (off), not {raw[:40]!r}")
+
+
 def _ids(name: str, raw: str | None) -> frozenset[int]:
     if raw is None:
         return frozenset()
+    usage = f"{name} must be comma-separated Telegram user ids, like 12345,67890"
     try:
-        return frozenset(int(part) for part in raw.replace(" ", "").split(",") if part)
+        ids = frozenset(int(part) for part in raw.replace(" ", "").split(",") if part)
     except ValueError:
-        raise ConfigError(
-            f"{name} must be comma-separated Telegram user ids, like 12345,67890"
-        ) from None
+        raise ConfigError(usage) from None
+    low, high = ADMIN_ID
+    if any(not low <= user_id <= high for user_id in ids):
+        raise ConfigError(f"{usage} (each from {low} to {high})")
+    return ids
 
 
-def _int(name: str, raw: str | None, default: int, low: int, high: int | None = None) -> int:
+def _int(name: str, raw: str | None, default: int, bounds: tuple[int, int]) -> int:
     if raw is None:
         return default
+    low, high = bounds
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
-    if value < low or (high is not None and value > high):
-        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise ConfigError(f"{name} must be {bounds}, not {value}")
+        # Also a number too long to convert (Python's int max str digits).
+        raise ConfigError(f"{name} must be a whole number from {low} to {high}") from None
+    if not low <= value <= high:
+        shown = str(value) if len(str(value)) <= 20 else f"{str(value)[:20]}..."
+        raise ConfigError(f"{name} must be from {low} to {high}, not {shown}")
     return value

@@ -92,9 +92,11 @@ async def ingest(
     progress: bool | None = None,
     on_report: Callable[[SourceReport], None] | None = None,
     fetcher: Fetcher | None = None,
+    allow_private_hosts: bool = False,
 ) -> list[SourceReport]:
     """Import every source; one report per file or URL. URLs are fetched with `fetcher`
-    (one is made, and closed, when none is given)."""
+    (one is made, and closed, when none is given; it refuses private addresses unless
+    `allow_private_hosts`)."""
     reports: list[SourceReport] = []
     own_fetcher: Fetcher | None = None
     try:
@@ -103,7 +105,7 @@ async def ingest(
             try:
                 if is_http_url(source):
                     if fetcher is None:
-                        fetcher = own_fetcher = Fetcher()
+                        fetcher = own_fetcher = Fetcher(allow_private_hosts=allow_private_hosts)
                     articles, errors = await articles_from_url(fetcher, source)
                     for error in errors:
                         report.fail(source, error)

@@ -26,7 +26,7 @@ def schedule_jobs(app: NewsApp) -> None:
     job_queue = app.job_queue
     assert job_queue is not None, "python-telegram-bot[job-queue] is a dependency"
     schedule_alert_jobs(app)
-    app.bot_data.fetcher = Fetcher()
+    app.bot_data.fetcher = Fetcher(allow_private_hosts=settings.allow_private_hosts)
     job_queue.run_repeating(
         poll_job,
         interval=poll_interval(settings),

@@ -7,7 +7,9 @@ import asyncio
 import ipaddress
 import logging
 import re
-from collections.abc import AsyncIterator
+import socket
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -15,6 +17,7 @@ from email.utils import parsedate_to_datetime
 from types import TracebackType
 from urllib.parse import urljoin
 
+import httpcore
 import httpx
 
 from news.urls import host_of, is_http_url
@@ -71,6 +74,147 @@ class FetchResult:
     max_age_seconds: int | None
     not_modified: bool
     redirects: tuple[str, ...] = ()
+
+
+# Turns a host name and port into the IP addresses to try, in order.
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The host's addresses from the system resolver (getaddrinfo), in its order."""
+    infos = await asyncio.get_running_loop().getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+    )
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def address_kind(address: Address) -> str | None:
+    """Why `address` is not a public one ("loopback", "private", ...), or None if it is.
+    IPv4-mapped, 6to4 and NAT64 IPv6 forms are judged by the IPv4 address they carry."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and address in _NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None and (kind := address_kind(embedded)) is not None:
+            return kind
+    for kind, test in (
+        ("unspecified", address.is_unspecified),
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("multicast", address.is_multicast),
+        ("reserved", address.is_reserved),
+        ("private", address.is_private),
+    ):
+        if test:
+            return kind
+    return None if address.is_global else "non-public"
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+class RefusedAddress(httpcore.ConnectError):
+    """A connection refused before it was made: the host is not a public address."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def refusal(host: str, addresses: Iterable[str]) -> str | None:
+    """The reason to refuse `host` when any of its `addresses` is not public, else None."""
+    for text in addresses:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+        if (kind := address_kind(address)) is not None:
+            shown = host if host == text else f"{host} ({address})"
+            return (
+                f"refused: {shown} is a {kind} address, not a public one "
+                "(NEWSBOT_ALLOW_PRIVATE_HOSTS=1 allows it)"
+            )
+    return None
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """An httpcore network backend that resolves each host once, refuses it unless every
+    address is public, and connects to the very address it checked (so a second DNS answer
+    cannot differ); TLS still sends the host name (SNI) and HTTP the Host header."""
+
+    def __init__(
+        self,
+        *,
+        allow_private_hosts: bool,
+        resolver: Resolver = system_resolver,
+        network: httpcore.AsyncNetworkBackend | None = None,
+    ) -> None:
+        self.allow_private_hosts = allow_private_hosts
+        self._resolve = resolver
+        self._network = network or httpcore.AnyIOBackend()
+
+    async def addresses(self, host: str, port: int) -> list[str]:
+        """The addresses to connect to for `host`; raises RefusedAddress."""
+        bare = host.strip("[]")
+        try:
+            addresses = [str(ipaddress.ip_address(bare))]
+        except ValueError:
+            try:
+                addresses = await self._resolve(bare, port)
+            except OSError as exc:
+                raise RefusedAddress(f"cannot resolve {bare}: {exc.strerror or exc}") from exc
+        if not addresses:
+            raise RefusedAddress(f"cannot resolve {bare}: no address")
+        if not self.allow_private_hosts and (reason := refusal(bare, addresses)):
+            raise RefusedAddress(reason)
+        return addresses
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        """Connect to the first checked address of `host` that answers."""
+        error: Exception | None = None
+        for address in await self.addresses(host, port):
+            try:
+                return await self._network.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        """Refused: feeds and pages are fetched over TCP only."""
+        raise RefusedAddress("refused: Unix sockets are not fetched")
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep as the wrapped backend does."""
+        await self._network.sleep(seconds)
+
+
+class GuardedTransport(httpx.AsyncHTTPTransport):
+    """httpx's own transport (its error mapping and pooling) over a GuardedBackend."""
+
+    def __init__(self, backend: GuardedBackend, limits: httpx.Limits, trust_env: bool) -> None:
+        super().__init__(limits=limits, trust_env=trust_env)
+        # httpx has no public hook for the network backend: rebuild its pool with ours,
+        # with the same settings httpx would use.
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=trust_env),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=backend,
+        )
 
 
 def max_age_of(headers: httpx.Headers) -> int | None:
@@ -133,9 +277,11 @@ class Fetcher:
         max_redirects: int = 5,
         per_host: int = 2,
         max_connections: int = 20,
-        allow_private_hosts: bool = True,
+        allow_private_hosts: bool = False,
         trust_env: bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
+        resolver: Resolver = system_resolver,
+        network: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
         self.max_bytes = max_bytes
         self.total_timeout = total_timeout
@@ -143,15 +289,24 @@ class Fetcher:
         self.per_host = per_host
         self.allow_private_hosts = allow_private_hosts
         self._timeouts = (connect_timeout, read_timeout)
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        # Every connection goes through the guard (a `transport` given by a test replaces
+        # the network altogether). `network` is the socket layer under it, for tests.
+        self._guard = GuardedBackend(
+            allow_private_hosts=allow_private_hosts, resolver=resolver, network=network
+        )
+        # A proxy from the environment resolves names itself, out of the guard's reach:
+        # then each hop's host is checked here first (a proxy cannot pin the address).
+        self._precheck = trust_env and transport is None and bool(urllib.request.getproxies())
         self._client = httpx.AsyncClient(
             headers={"User-Agent": user_agent},
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
+            limits=limits,
             follow_redirects=False,
             trust_env=trust_env,
-            transport=transport,
+            transport=transport or GuardedTransport(self._guard, limits, trust_env),
         )
         self._hosts: dict[str, asyncio.Semaphore] = {}
         self._users: dict[str, int] = {}
@@ -184,17 +339,14 @@ class Fetcher:
             if not self._users[host]:
                 del self._users[host], self._hosts[host]
 
-    async def _check_address(self, url: str, host: str) -> None:
-        if self.allow_private_hosts:
+    async def _check_address(self, url: str, current: str) -> None:
+        if not self._precheck or self.allow_private_hosts:
             return
+        parsed = httpx.URL(current)
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, None)
-        except OSError as exc:
-            raise FetchError(f"cannot resolve {host}: {exc.strerror or exc}", url=url) from exc
-        for info in infos:
-            address = ipaddress.ip_address(info[4][0])
-            if not address.is_global:
-                raise FetchError(f"refused: {host} is a private address ({address})", url=url)
+            await self._guard.addresses(parsed.host, parsed.port or 443)
+        except RefusedAddress as refused:
+            raise FetchError(refused.reason, url=url) from None
 
     async def get(
         self,
@@ -221,7 +373,7 @@ class Fetcher:
             if not is_http_url(current):
                 raise FetchError(f"not an http(s) URL: {current[:100]}", url=url)
             host = host_of(current)
-            await self._check_address(url, host)
+            await self._check_address(url, current)
             async with self._host_slot(host):
                 # The total time limit starts once a slot is ours: waiting behind other
                 # requests to the same host is politeness, not the server's slowness.
@@ -287,6 +439,8 @@ class Fetcher:
         except httpx.TimeoutException as exc:
             raise FetchError(f"timeout: {type(exc).__name__}", url=url) from None
         except httpx.ConnectError as exc:
+            if isinstance(exc.__cause__, RefusedAddress):
+                raise FetchError(exc.__cause__.reason, url=url) from None
             raise FetchError(f"connection failed: {exc or type(exc).__name__}", url=url) from None
         except httpx.InvalidURL as exc:
             raise FetchError(f"invalid URL: {exc}", url=url) from None

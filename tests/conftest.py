@@ -127,6 +127,8 @@ def settings(botapi: Any, db_path: Path) -> Any:
         db_path=db_path,
         admin_ids=frozenset({ADMIN_ID}),
         poll_seconds=60,
+        # The test web servers live on 127.0.0.1: the operator's opt-in, made explicit.
+        allow_private_hosts=True,
     )
 
 
@@ -151,10 +153,15 @@ def web() -> Iterator[Any]:
 
 @pytest.fixture
 async def fetcher() -> AsyncIterator[Any]:
-    """The feed and page fetcher with short timeouts, proxies from the environment off."""
+    """The feed and page fetcher with short timeouts, proxies from the environment off,
+    loopback allowed (the test web server is on 127.0.0.1)."""
     from news.fetch import Fetcher
 
     async with Fetcher(
-        connect_timeout=2, read_timeout=1.0, total_timeout=3, trust_env=False
+        connect_timeout=2,
+        read_timeout=1.0,
+        total_timeout=3,
+        trust_env=False,
+        allow_private_hosts=True,
     ) as client:
         yield client

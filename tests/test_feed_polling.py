@@ -218,7 +218,8 @@ def test_cli_feeds_poll_ingest_url_and_opml(tmp_path: Path, web: WebServer) -> N
     assert bad.returncode == 2
     assert "http" in bad.stderr
 
-    polled = newsbot(tmp_path, "poll")
+    local = {"NEWSBOT_ALLOW_PRIVATE_HOSTS": "1"}  # the web server is on 127.0.0.1
+    polled = newsbot(tmp_path, "poll", **local)
     assert "#1 " in polled.stdout
     assert "2 new, 0 duplicate, 0 failed" in polled.stdout
     listed = newsbot(tmp_path, "feeds", "list")
@@ -246,10 +247,10 @@ def test_cli_feeds_poll_ingest_url_and_opml(tmp_path: Path, web: WebServer) -> N
     assert missing.returncode == 1
     assert "no feed 99" in missing.stderr
 
-    page = newsbot(tmp_path, "ingest", web.url("/pages/gazette-harbour-wall.html"))
+    page = newsbot(tmp_path, "ingest", web.url("/pages/gazette-harbour-wall.html"), **local)
     assert "1 new, 0 duplicate, 0 failed" in page.stdout, page.stdout
     web.serve_status("/gone.html", 404)
-    gone = newsbot(tmp_path, "ingest", web.url("/gone.html"))
+    gone = newsbot(tmp_path, "ingest", web.url("/gone.html"), **local)
     assert gone.returncode == 1
     assert "404" in gone.stdout
 
