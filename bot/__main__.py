@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sqlite3
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -12,18 +13,21 @@ from importlib import resources
 from pathlib import Path
 
 from telegram import Update
+from telegram.error import InvalidToken, NetworkError, TelegramError, TimedOut
 
 from bot.app import build_application, running
 from bot.config import ConfigError, Settings
 from bot.console import ConsoleChat, build_console_application
 from bot.feeds import poll_due
 from bot.ingest import SourceReport, ingest
+from bot.logs import configure_logging, install_redaction
 from bot.related import ensure_model
 from bot.summaries import summarize_sources
 from news.fetch import Fetcher
 from news.opml import OpmlError, OpmlFeed, parse_opml, write_opml
 from news.urls import canonical_url, is_http_url
 from storage import NotFoundError, Store
+from storage.base import UnusableDatabase, database_problem
 from storage.models import Feed
 
 log = logging.getLogger("newsbot")
@@ -67,33 +71,57 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configure_logging(verbose: bool) -> None:
-    """Logging for the whole process, set up once here."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # httpx logs every request URL at INFO, and Bot API URLs carry the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `newsbot` console script."""
     args = _parser().parse_args(argv)
-    configure_logging(args.verbose)
-    if args.command != "run" and not args.verbose:
-        logging.getLogger().setLevel(logging.WARNING)
+    # `run` reports what it does at INFO; the other commands print their own results.
+    configure_logging(args.verbose, quiet=args.command != "run")
     try:
         settings = Settings.load()
+    except ConfigError as error:
+        return _fail(str(error))
+    redact = install_redaction(settings.secrets())
+    try:
         if args.command == "run":
             return run(settings)
         return asyncio.run(_async_main(args, settings))
-    except ConfigError as error:
-        print(f"newsbot: {error}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as error:
+        reason = start_failure(settings, error)
+        if reason is None:
+            raise  # a bug: the excepthook logs it, with the secrets masked
+        log.debug("stopped by %r", error, exc_info=True)
+        return _fail(redact(reason))
+
+
+def _fail(reason: str) -> int:
+    print(f"newsbot: {reason}", file=sys.stderr)
+    return 2
+
+
+def start_failure(settings: Settings, error: Exception) -> str | None:
+    """The one line that explains an error stopping a command, or None for a bug."""
+    base = settings.api_base_url
+    if isinstance(error, ConfigError | UnusableDatabase):
+        return str(error)
+    if isinstance(error, sqlite3.Error):
+        return database_problem(settings.db_path, error)
+    if isinstance(error, InvalidToken):
+        return (
+            "Telegram refused TELEGRAM_BOT_TOKEN (401 Unauthorized): get the bot's current "
+            "token from @BotFather"
+        )
+    if isinstance(error, TimedOut):
+        return f"the Bot API at {base} did not answer in time; check TELEGRAM_API_BASE_URL"
+    if isinstance(error, NetworkError):
+        return f"cannot reach the Bot API at {base} ({error}); check TELEGRAM_API_BASE_URL"
+    if isinstance(error, TelegramError):
+        return f"the Bot API at {base} refused to start the bot: {error}"
+    if isinstance(error, OSError):
+        where = f" ({error.filename})" if error.filename else ""
+        return f"{error.strerror or error}{where}"
+    return None
 
 
 async def _async_main(args: argparse.Namespace, settings: Settings) -> int:

@@ -119,6 +119,10 @@ class Settings:
             ),
         )
 
+    def secrets(self) -> list[str]:
+        """Every secret value, for the logging filter that keeps them out of logs."""
+        return [s.reveal() for s in (self.token, self.webhook_secret) if s is not None]
+
     def require_token(self) -> Secret:
         """The bot token, or a ConfigError naming TELEGRAM_BOT_TOKEN."""
         if self.token is None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sqlite3
+import stat
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -11,7 +14,8 @@ from typing import Any, Self
 
 import aiosqlite
 
-from storage.migrations import migrate
+from storage.migrations import NewerDatabaseError, migrate
+from storage.models import StorageError
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -22,6 +26,70 @@ def iso(moment: datetime | None) -> str | None:
 def from_iso(text: str | None) -> datetime | None:
     """A stored ISO 8601 text back as an aware datetime (None stays None)."""
     return datetime.fromisoformat(text) if text else None
+
+
+class UnusableDatabase(StorageError):
+    """The database cannot be opened or used; the message names the file and the cause in
+    one line, and says what to do."""
+
+
+def database_problem(path: Path, error: sqlite3.Error | OSError | ValueError) -> str:
+    """One line saying what is wrong with the database at `path`, from SQLite's error."""
+    text = str(error)
+    lowered = text.lower()
+    if isinstance(error, ValueError):  # "embedded null byte"
+        return f"cannot open the database {path!r}: {text}; set NEWSBOT_DB to a file path"
+    if isinstance(error, OSError) and not isinstance(error, sqlite3.Error):
+        return f"cannot open the database {path}: {error.strerror or text}"
+    if "not a database" in lowered:
+        return (
+            f"{path} is not a newsbot database (not SQLite, or its header is damaged); "
+            "point NEWSBOT_DB at the right file or move this one away"
+        )
+    if "malformed" in lowered or "corrupt" in lowered:
+        return f"the database {path} is corrupt ({text}); restore it from a backup"
+    if "full" in lowered:
+        return (
+            f"the disk holding {path} is full ({text}); free some space and run the command "
+            "again (everything already committed is kept)"
+        )
+    if "readonly" in lowered or "read-only" in lowered:
+        return f"the database {path} is read-only ({text}); newsbot needs to write to it"
+    if "unable to open" in lowered:
+        folder = path.parent
+        if not os.access(folder, os.W_OK):
+            return (
+                f"cannot open the database {path}: its folder {folder} is not writable "
+                "(newsbot needs to create its journal files there)"
+            )
+        return f"cannot open the database {path} ({text})"
+    if "locked" in lowered or "busy" in lowered:
+        return f"the database {path} is locked by another process ({text})"
+    return f"database error on {path}: {text}"
+
+
+def _check_path(path: Path) -> None:
+    """Refuse a path that cannot be a database file before SQLite sees it."""
+    if "\x00" in str(path):
+        raise UnusableDatabase(
+            f"cannot open the database {str(path)!r}: the path contains a NUL character"
+        )
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise UnusableDatabase(database_problem(path, error)) from None
+    if stat.S_ISDIR(mode):
+        raise UnusableDatabase(
+            f"cannot open the database {path}: it is a folder; set NEWSBOT_DB to a file "
+            f"inside it, such as {path / 'newsbot.db'}"
+        )
+    if not stat.S_ISREG(mode):
+        raise UnusableDatabase(
+            f"cannot open the database {path}: it is not a regular file (a device, pipe or "
+            "socket); set NEWSBOT_DB to a file path"
+        )
 
 
 class StoreBase:
@@ -38,9 +106,13 @@ class StoreBase:
     async def open(cls, path: str | Path) -> Self:
         """Open (creating and migrating as needed) the database at `path`."""
         path = Path(path)
-        if not path.parent.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path, isolation_level=None)
+        _check_path(path)
+        try:
+            if not path.parent.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(path, isolation_level=None)
+        except (OSError, sqlite3.Error) as error:
+            raise UnusableDatabase(database_problem(path, error)) from error
         try:
             await db.execute("PRAGMA busy_timeout = 10000")
             await db.execute("PRAGMA journal_mode = WAL")
@@ -53,6 +125,12 @@ class StoreBase:
             # the LSH bands all over the file.
             await db.execute("PRAGMA cache_size = -65536")
             await migrate(db)
+        except NewerDatabaseError as error:
+            await db.close()
+            raise UnusableDatabase(f"cannot open the database {path}: {error}") from error
+        except sqlite3.Error as error:
+            await db.close()
+            raise UnusableDatabase(database_problem(path, error)) from error
         except BaseException:
             await db.close()
             raise

@@ -6,12 +6,25 @@ from __future__ import annotations
 import logging
 import sqlite3
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 
 import aiosqlite
 
 from news.text import FTS_TOKENIZE
 
 log = logging.getLogger(__name__)
+
+
+class NewerDatabaseError(Exception):
+    """The database holds migrations this code does not know: a newer newsbot wrote it."""
+
+
+def newsbot_version() -> str:
+    """The installed newsbot's version, recorded beside each migration it applies."""
+    try:
+        return version("newsbot")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,15 +190,30 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
-async def migrate(db: aiosqlite.Connection) -> list[str]:
-    """Apply every migration not yet recorded; return the names applied."""
+async def migrate(
+    db: aiosqlite.Connection, migrations: tuple[Migration, ...] = MIGRATIONS
+) -> list[str]:
+    """Apply every migration not yet recorded; return the names applied. Raises
+    NewerDatabaseError, writing nothing, when the database has steps `migrations` lacks."""
     await db.execute(
         "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
     )
-    async with db.execute("SELECT name FROM migrations") as cursor:
-        done = {row[0] for row in await cursor.fetchall()}
+    await _add_version_column(db)
+    async with db.execute("SELECT name, newsbot_version FROM migrations") as cursor:
+        recorded = {row[0]: row[1] for row in await cursor.fetchall()}
+    known = {migration.name for migration in migrations}
+    unknown = sorted(set(recorded) - known)
+    if unknown:
+        # Old code must not write into a schema it does not understand.
+        makers = sorted({recorded[name] for name in unknown if recorded[name]})
+        made_by = f"newsbot {', '.join(makers)}" if makers else "a newer newsbot"
+        raise NewerDatabaseError(
+            f"it was written by {made_by} (schema steps {', '.join(unknown)} are unknown "
+            f"to this newsbot {newsbot_version()}); upgrade newsbot to use it"
+        )
+    done = set(recorded)
     applied: list[str] = []
-    for migration in MIGRATIONS:
+    for migration in migrations:
         if migration.name in done:
             continue
         # executescript() would commit on its own; run statement by statement instead so
@@ -201,8 +229,9 @@ async def migrate(db: aiosqlite.Connection) -> list[str]:
             for statement in _statements(migration.sql):
                 await db.execute(statement)
             await db.execute(
-                "INSERT INTO migrations (name, applied_at) VALUES (?, datetime('now'))",
-                (migration.name,),
+                "INSERT INTO migrations (name, applied_at, newsbot_version)"
+                " VALUES (?, datetime('now'), ?)",
+                (migration.name, newsbot_version()),
             )
             await db.execute("COMMIT")
         except BaseException:
@@ -211,6 +240,27 @@ async def migrate(db: aiosqlite.Connection) -> list[str]:
         log.info("applied migration %s", migration.name)
         applied.append(migration.name)
     return applied
+
+
+async def _add_version_column(db: aiosqlite.Connection) -> None:
+    """The bookkeeping table's own upgrade: which newsbot applied each step, so a newer
+    database can be refused naming the version that made it."""
+    async with db.execute(
+        "SELECT 1 FROM pragma_table_info('migrations') WHERE name = ?", ("newsbot_version",)
+    ) as c:
+        if await c.fetchone():
+            return
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        async with db.execute(
+            "SELECT 1 FROM pragma_table_info('migrations') WHERE name = ?", ("newsbot_version",)
+        ) as c:
+            if not await c.fetchone():  # another process may have added it meanwhile
+                await db.execute("ALTER TABLE migrations ADD COLUMN newsbot_version TEXT")
+        await db.execute("COMMIT")
+    except BaseException:
+        await db.execute("ROLLBACK")
+        raise
 
 
 def _statements(script: str) -> list[str]:
