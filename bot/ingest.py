@@ -8,15 +8,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tqdm import tqdm
 
 from bot.feeds import articles_from_url
+from bot.workers import worker_pool
 from news.articles import ParseError
 from news.feeds import FeedError, entry_to_article, parse_feed
 from news.fetch import Fetcher, FetchError
@@ -224,7 +223,7 @@ async def _ingest_jsonl(
     size = (await asyncio.to_thread(path.stat)).st_size
     loop = asyncio.get_running_loop()
     pool = (
-        ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn"))
+        worker_pool(WORKERS)  # its workers die with us, even after kill -9
         if size > PROCESS_BYTES
         else None
     )
