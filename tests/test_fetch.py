@@ -437,6 +437,22 @@ async def test_internal_teaser_links_are_refused_per_item(
     assert sorted(r.path for r in web.requests) == ["/feed", "/pages/gazette-harbour-wall.html"]
 
 
+async def test_behind_a_proxy_each_hop_is_checked_before_the_proxy_sees_it(
+    web: WebServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The proxy resolves names itself, so newsbot checks its own resolution first.
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.setenv(name, web.base_url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    async with Fetcher(trust_env=True, resolver=StubResolver(STUB_ANSWERS)) as fetcher:
+        with pytest.raises(FetchError, match=r"^refused: intranet\.example \(10\.0\.0\.5\)"):
+            await fetcher.get("http://intranet.example/admin")
+        with pytest.raises(FetchError, match=r"^refused: 169\.254\.169\.254 is a link-local"):
+            await fetcher.get("http://169.254.169.254/latest/meta-data/")
+    assert web.requests == []  # the proxy never saw either request
+
+
 async def test_the_opt_in_lets_loopback_through(web: WebServer) -> None:
     web.serve_bytes("/feed", FEED)
     async with Fetcher(trust_env=False, allow_private_hosts=True) as fetcher:
