@@ -37,9 +37,10 @@ def shorten(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     head = text[: limit - 1]  # room for the ellipsis
-    space = max(head.rfind(" "), head.rfind("\n"))
-    if space >= limit // 2:
-        head = head[:space]
+    if not text[limit - 1].isspace():  # else the cut already falls between two words
+        space = max(head.rfind(" "), head.rfind("\n"))
+        if space >= limit // 2:
+            head = head[:space]
     return head.rstrip(_CUT_TRIM) + "…"
 
 
