@@ -342,3 +342,18 @@ async def test_a_progress_bar_over_files(
     err = capsys.readouterr().err
     assert "/5 [" in err
     assert "file" in err
+
+
+async def test_a_source_that_breaks_a_parser_is_reported_and_the_rest_go_on(
+    tmp_path: Path, store: Store
+) -> None:
+    # feedparser raises UnicodeEncodeError on a character reference to a lone surrogate; that
+    # once ended the whole `newsbot ingest` with a traceback.
+    feed = tmp_path / "surrogate.rss"
+    feed.write_bytes(rss_item("A &#xD800; title", "Jane Doe", "news"))
+    after = tmp_path / "after.txt"
+    after.write_text("After the feed\n\nThis story still goes in.\n")
+    feed_report, after_report = await ingest(store, [str(feed), str(after)], progress=False)
+    assert feed_report.failed == 1
+    assert feed_report.errors[0].startswith(f"{feed}: ")
+    assert after_report.new == 1
