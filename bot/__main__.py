@@ -14,6 +14,7 @@ from pathlib import Path
 
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TelegramError, TimedOut
+from tqdm import tqdm
 
 from bot.app import build_application, running
 from bot.config import ConfigError, Settings
@@ -167,28 +168,93 @@ def run(settings: Settings) -> int:
     return 0
 
 
-def _print_report(report: SourceReport) -> None:
-    print(
+# Per-source lines printed in full; beyond them only sources with failures (as many again),
+# and the rest are summed up in one line, so 10,000 files do not print 10,000 lines.
+SHOWN_REPORTS = 20
+# Failures (and warnings) listed per source; beyond them a count.
+SHOWN_ERRORS = 20
+
+
+def _echo(line: str) -> None:
+    # Through tqdm, so a progress bar on the terminal is redrawn below the line, not torn.
+    tqdm.write(line, file=sys.stdout)
+
+
+def _print_lines(kind: str, lines: list[str]) -> None:
+    for line in lines[:SHOWN_ERRORS]:
+        _echo(f"  {kind}: {line}")
+    if len(lines) > SHOWN_ERRORS:
+        plural = "failures" if kind == "failed" else "warnings"
+        _echo(f"  ... and {len(lines) - SHOWN_ERRORS:,} more {plural}")
+
+
+def print_report(report: SourceReport) -> None:
+    """One source's line, its failures and its warnings (the first SHOWN_ERRORS of each)."""
+    if report.skipped is not None:
+        _echo(f"{report.source}: skipped, {report.skipped}")
+        return
+    _echo(
         f"{report.source}: {report.new} new, {report.duplicate} duplicate, {report.failed} failed"
     )
-    shown = report.errors[:20]
-    for error in shown:
-        print(f"  failed: {error}")
-    if len(report.errors) > len(shown):
-        print(f"  ... and {len(report.errors) - len(shown)} more failures")
+    _print_lines("failed", report.errors)
+    _print_lines("warning", report.warnings)
+
+
+class ReportPrinter:
+    """Prints the first SHOWN_REPORTS source reports, then only those with failures or
+    skips (SHOWN_REPORTS more at most), and counts the rest for `summary`."""
+
+    def __init__(self) -> None:
+        self.shown = 0
+        self.shown_late = 0
+        self.hidden = SourceReport("")
+        self.hidden_sources = 0
+        self.hidden_warned = 0
+
+    def __call__(self, report: SourceReport) -> None:
+        """Print `report`, or count it for the summary line."""
+        if self.shown < SHOWN_REPORTS:
+            self.shown += 1
+            print_report(report)
+            return
+        if (report.failed or report.skipped) and self.shown_late < SHOWN_REPORTS:
+            self.shown_late += 1
+            print_report(report)
+            return
+        self.hidden_sources += 1
+        self.hidden.new += report.new
+        self.hidden.duplicate += report.duplicate
+        self.hidden.failed += report.failed
+        self.hidden_warned += bool(report.warnings)
+
+    def summary(self) -> str | None:
+        """ "… and 9,980 more files: 9,980 new, ..." for the reports not printed, if any."""
+        if not self.hidden_sources:
+            return None
+        hidden = self.hidden
+        noun = "file" if self.hidden_sources == 1 else "files"
+        warned = f", {self.hidden_warned:,} with warnings" if self.hidden_warned else ""
+        return (
+            f"… and {self.hidden_sources:,} more {noun}: {hidden.new:,} new, "
+            f"{hidden.duplicate:,} duplicate, {hidden.failed:,} failed{warned}"
+        )
 
 
 async def ingest_command(settings: Settings, sources: Sequence[str], *, progress: bool) -> int:
     """`newsbot ingest SOURCE...`: import, print what happened, exit 1 if all failed."""
     store = await Store.open(settings.db_path)
+    printer = ReportPrinter()
     try:
         reports = await ingest(
             store,
             sources,
             progress=None if progress else False,
-            on_report=_print_report,
+            on_report=printer,
             allow_private_hosts=settings.allow_private_hosts,
         )
+        summary = printer.summary()
+        if summary is not None:
+            print(summary)
         if any(r.new for r in reports):
             status = await ensure_model(store)
             refit = "model fitted, " if status.fitted else ""
@@ -201,7 +267,11 @@ async def ingest_command(settings: Settings, sources: Sequence[str], *, progress
     new = sum(r.new for r in reports)
     duplicate = sum(r.duplicate for r in reports)
     failed = sum(r.failed for r in reports)
-    print(f"Total: {new} new, {duplicate} duplicate, {failed} failed")
+    warned = sum(len(r.warnings) for r in reports)
+    skipped = sum(r.skipped is not None for r in reports)
+    extra = f", {warned} warnings" if warned else ""
+    extra += f", {skipped} skipped" if skipped else ""
+    print(f"Total: {new} new, {duplicate} duplicate, {failed} failed{extra}")
     return 1 if reports and all(r.failed_entirely for r in reports) else 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,11 +17,18 @@ from tqdm import tqdm
 
 from bot.feeds import articles_from_url
 from bot.workers import worker_pool
-from news.articles import ParseError
+from news.articles import Article, ParseError
 from news.feeds import FeedError, entry_to_article, parse_feed
 from news.fetch import Fetcher, FetchError
 from news.pages import PageError, extract_page, page_to_article
-from news.parse import decode, parse_jsonl, parse_text_article, sniff
+from news.parse import (
+    MAX_RECORD_BYTES,
+    OversizedLine,
+    decode,
+    parse_jsonl,
+    parse_text_article,
+    sniff,
+)
 from news.urls import is_http_url
 from storage import AddResult, Prepared, Store
 
@@ -40,6 +48,10 @@ class SourceReport:
     failed: int = 0
     errors: list[str] = field(default_factory=list)
     new_ids: list[int] = field(default_factory=list)
+    # Stories stored with a change (a field cut to its bound, a date set aside), "where: what".
+    warnings: list[str] = field(default_factory=list)
+    # Why the source was not read at all (a link out of the folder), or None.
+    skipped: str | None = None
 
     def count(self, results: Iterable[AddResult]) -> None:
         """Add store results to the counts."""
@@ -55,6 +67,14 @@ class SourceReport:
         self.failed += 1
         self.errors.append(f"{where}: {reason}")
 
+    def note(self, where: str, articles: Iterable[Article]) -> None:
+        """Record what the Article bounds changed in these stories, each as a warning (the
+        story is still imported), at `where` and the record's line when it has one."""
+        for article in articles:
+            for note in article.notes:
+                at = f"{where}:{article.line}" if article.line is not None else where
+                self.warnings.append(f"{at}: {note}")
+
     @property
     def failed_entirely(self) -> bool:
         """Whether nothing at all could be read from this source."""
@@ -67,21 +87,43 @@ ARTICLE_SUFFIXES = frozenset(
 )
 
 
-def expand(sources: Sequence[str]) -> Iterator[str]:
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A folder entry that is not read, and why."""
+
+    path: str
+    reason: str
+
+
+def expand(sources: Sequence[str]) -> Iterator[str | Skipped]:
     """Article files of each folder (sorted; hidden files and other types such as README.md
-    skipped), other sources as they are."""
+    skipped), other sources as they are. A folder's symbolic links are followed only when
+    they lead to a file inside that folder: one out of it (to `~/.env`, say) is a Skipped."""
     for source in sources:
         path = Path(source)
-        if not source.startswith(("http://", "https://")) and path.is_dir():
-            yield from (
-                str(p)
-                for p in sorted(path.rglob("*"))
-                if p.is_file()
-                and not p.name.startswith(".")
-                and p.suffix.lower() in ARTICLE_SUFFIXES
-            )
-        else:
+        if is_http_url(source) or not path.is_dir():
+            # A file named on the command line is read as given, link or not.
             yield source
+            continue
+        root = path.resolve()
+        # (rglob does not descend into linked folders; a link itself is listed, below.)
+        for entry in sorted(path.rglob("*")):
+            if entry.name.startswith(".") or entry.suffix.lower() not in ARTICLE_SUFFIXES:
+                continue
+            if entry.is_symlink():
+                try:
+                    target = entry.resolve(strict=True)
+                except (OSError, RuntimeError):
+                    yield Skipped(str(entry), "a broken or looping symbolic link: not followed")
+                    continue
+                if not target.is_relative_to(root):
+                    yield Skipped(
+                        str(entry),
+                        f"a symbolic link to {target}, outside {source}: not followed",
+                    )
+                    continue
+            if entry.is_file():
+                yield str(entry)
 
 
 async def ingest(
@@ -98,8 +140,20 @@ async def ingest(
     `allow_private_hosts`)."""
     reports: list[SourceReport] = []
     own_fetcher: Fetcher | None = None
+    items = await asyncio.to_thread(lambda: list(expand(sources)))
+    # A bar over files when there are several (None: only on a terminal, as tqdm decides).
+    disable = True if len(items) < 2 else (None if progress is None else not progress)
+    bar = tqdm(total=len(items), unit="file", desc="files", disable=disable, leave=False)
     try:
-        for source in expand(sources):
+        for item in items:
+            bar.update(1)
+            if isinstance(item, Skipped):
+                report = SourceReport(item.path, skipped=item.reason)
+                reports.append(report)
+                if on_report is not None:
+                    on_report(report)
+                continue
+            source = item
             report = SourceReport(source)
             try:
                 if is_http_url(source):
@@ -108,6 +162,7 @@ async def ingest(
                     articles, errors = await articles_from_url(fetcher, source)
                     for error in errors:
                         report.fail(source, error)
+                    report.note(source, articles)
                     report.count(await store.add_articles(articles))
                 else:
                     await _ingest_file(store, Path(source), report, progress)
@@ -120,10 +175,15 @@ async def ingest(
                 report.fail(source, error.reason)
             except OSError as error:
                 report.fail(source, error.strerror or str(error))
+            except Exception as error:
+                # A bug met by one source is reported as its failure; the others still go in.
+                log.exception("importing %s failed", source)
+                report.fail(source, f"internal error ({type(error).__name__}: {error})")
             reports.append(report)
             if on_report is not None:
                 on_report(report)
     finally:
+        bar.close()
         if own_fetcher is not None:
             await own_fetcher.aclose()
     return reports
@@ -150,14 +210,27 @@ async def _ingest_file(
         article = page_to_article(page)
         # A saved page's own address is a file, not a link a reader can open.
         articles = [article if is_http_url(article.url or "") else replace(article, url=None)]
+    report.note(str(path), articles)
     report.count(await store.add_articles(articles))
+
+
+# A plain-text article, saved feed or page is read whole; none is near this (a feed fetched
+# over HTTP has the same cap). JSON Lines archives have no size cap, only a per-record one.
+MAX_FILE_BYTES = 5 * 1024 * 1024
 
 
 def _sniff_file(path: Path) -> str:
     if not path.exists():
         raise ParseError("no such file or folder")
     with path.open("rb") as handle:
-        return sniff(handle.read(_SNIFF_BYTES), path.name)
+        kind = sniff(handle.read(_SNIFF_BYTES), path.name)
+        size = os.fstat(handle.fileno()).st_size
+    if kind != "jsonl" and size > MAX_FILE_BYTES:
+        raise ParseError(
+            f"file of {size:,} bytes is larger than {MAX_FILE_BYTES // 2**20} MB, the limit for "
+            "a plain-text article, feed or page"
+        )
+    return kind
 
 
 # Archives larger than this are parsed and prepared in a separate process, which takes
@@ -199,16 +272,33 @@ class _JsonlReader:
         )
 
     def next_lines(self) -> tuple[list[str], int]:
-        """Up to BATCH lines and the number of the first."""
+        """Up to BATCH lines and the number of the first; a line longer than
+        MAX_RECORD_BYTES is skipped unread and stands as an OversizedLine."""
         first = self._next_line
         lines: list[str] = []
-        for raw in self._handle:
-            self._bar.update(len(raw))
-            lines.append(raw.decode("utf-8", errors="replace"))
-            if len(lines) >= BATCH:
+        readline = self._handle.readline
+        while len(lines) < BATCH:
+            # Bounded: a 50 MB line is never held whole (json.loads would need ~30x that).
+            raw = readline(MAX_RECORD_BYTES + 1)
+            if not raw:
                 break
+            self._bar.update(len(raw))
+            if len(raw) > MAX_RECORD_BYTES and not raw.endswith(b"\n"):
+                lines.append(OversizedLine(len(raw) + self._skip_line()))
+                continue
+            lines.append(raw.decode("utf-8", errors="replace"))
         self._next_line += len(lines)
         return lines, first
+
+    def _skip_line(self) -> int:
+        """Read past the rest of the current line, a chunk at a time; its length in bytes."""
+        skipped = 0
+        while chunk := self._handle.readline(1 << 20):
+            skipped += len(chunk)
+            self._bar.update(len(chunk))
+            if chunk.endswith(b"\n"):
+                break
+        return skipped
 
     def close(self) -> None:
         """Close the file and the progress bar."""
@@ -254,6 +344,7 @@ async def _ingest_jsonl(
                 break
             pending.append(asyncio.ensure_future(next_batch()))
             if batch:
+                report.note(str(path), (prepared.article for prepared in batch))
                 report.count(await store.add_articles(batch))
     finally:
         # Let the reader finish before its file closes (its error, if any, is already the

@@ -106,7 +106,11 @@ def parse_iso(text: str) -> ParsedDate | None:
     offset = parsed.utcoffset()
     if offset is None:
         return ParsedDate(parsed.replace(tzinfo=UTC))
-    return ParsedDate(parsed.astimezone(UTC), int(offset.total_seconds()) // 60)
+    try:
+        utc = parsed.astimezone(UTC)
+    except OverflowError:
+        return None  # 9999-12-31T23:00-05:00 is past the last moment datetime can hold
+    return ParsedDate(utc, int(offset.total_seconds()) // 60)
 
 
 def parse_date(text: str) -> ParsedDate | None:
@@ -185,7 +189,10 @@ def _parse_loose(text: str) -> ParsedDate | None:
         local = datetime(year, month, day, hour or 0, minute or 0, second or 0)  # noqa: DTZ001
     except ValueError:
         return None
-    return _attach_zone(local, zone, offset)
+    try:
+        return _attach_zone(local, zone, offset)
+    except OverflowError:
+        return None  # in UTC the moment falls before year 1 or after 9999
 
 
 def _offset_minutes(value: str) -> int | None:

@@ -6,17 +6,27 @@ from __future__ import annotations
 import codecs
 import json
 import logging
+import math
 import re
+import sys
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from news.articles import Article, ParseError, RelatedLink
+from news.articles import MAX_ID, Article, ParseError, RelatedLink
 from news.dates import ParsedDate, parse_date, parse_iso
 from news.text import clean
 
-__all__ = ["SourceKind", "decode", "parse_jsonl", "parse_text_article", "sniff"]
+__all__ = [
+    "MAX_RECORD_BYTES",
+    "OversizedLine",
+    "SourceKind",
+    "decode",
+    "parse_jsonl",
+    "parse_text_article",
+    "sniff",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -569,6 +579,9 @@ def _json_type(value: object) -> str:
         return "null"
     if isinstance(value, bool):
         return "a boolean"
+    if isinstance(value, float) and not math.isfinite(value):
+        # 1e999 loads as infinity; NaN and Infinity are JSON extensions Python accepts.
+        return "NaN (not a number)" if math.isnan(value) else "an infinite number (too large)"
     if isinstance(value, int | float):
         return "a number"
     if isinstance(value, str):
@@ -615,7 +628,7 @@ def _paragraphs(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _record_article(record: object) -> Article:
+def _record_article(record: object, line: int | None = None) -> Article:
     if not isinstance(record, dict):
         raise ParseError(f"expected a JSON object, got {_json_type(record)}")
     title = _required_str(record, "title")
@@ -628,12 +641,7 @@ def _record_article(record: object) -> Article:
     if not body:
         raise ParseError("'text' is empty")
 
-    record_id = record.get("id")
-    if record_id is not None and (
-        isinstance(record_id, bool) or not isinstance(record_id, str | int)
-    ):
-        raise ParseError(f"'id' must be a string or a number, not {_json_type(record_id)}")
-    external_id = str(record_id).strip() if record_id is not None else None
+    external_id = _record_id(record.get("id"))
 
     published = None
     raw_date = record.get("published")
@@ -678,7 +686,66 @@ def _record_article(record: object) -> Article:
         category=_optional_str(record, "category"),
         external_id=external_id or None,
         reference_summary=sentences,
+        line=line,
     )
+
+
+def _record_id(value: object) -> str | None:
+    """The record's `id` as text: a string, or a whole number written without a fraction."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+    elif isinstance(value, int) and not isinstance(value, bool):
+        text = str(value)
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        # 12.0 or 1e3: a whole number, but beyond 2**53 a float no longer holds its digits.
+        if abs(value) > 2**53:
+            raise ParseError("'id' is too large a number to keep exactly; write it as a string")
+        text = str(int(value))
+    elif isinstance(value, float) and math.isfinite(value):
+        raise ParseError(f"'id' must be a string or a whole number, not {value!r}")
+    else:
+        raise ParseError(f"'id' must be a string or a number, not {_json_type(value)}")
+    if len(text) > MAX_ID:
+        raise ParseError(f"'id' is too long: {len(text):,} characters (at most {MAX_ID:,})")
+    return text
+
+
+# Only an escape can put a lone surrogate into a str here (the lines are decoded with
+# errors="replace"): a \uD800-\uDFFF escape that json.loads could not pair up.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate(record: object) -> str | None:
+    """The first string in `record` holding a lone surrogate (which no UTF-8 text, and so no
+    database, can hold), as a path such as 'title' or 'summary'[2]; None if there is none."""
+    # Iterative: a deeply nested record must not hit the recursion limit here.
+    stack: list[tuple[str, object]] = [("", record)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return where or "the record"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if _SURROGATE.search(key):
+                    return f"a key in {where}" if where else "a key"
+                stack.append((f"{where}[{key!r}]" if where else repr(key), item))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{index}]", item) for index, item in enumerate(value))
+    return None
+
+
+# A JSON Lines record longer than this (in bytes, as read) is skipped unread: real records are
+# a few KB (the corpus's longest is 38 KB), and json.loads holds ~30x a line's size in memory.
+MAX_RECORD_BYTES = 2 * 1024 * 1024
+
+
+class OversizedLine(str):
+    """Stands in for a JSON Lines line longer than MAX_RECORD_BYTES, which the reader skipped
+    without holding it: its value is the line's size in bytes; parse_jsonl reports it."""
 
 
 def parse_jsonl(lines: Iterable[str]) -> Iterator[tuple[int, Article | ParseError]]:
@@ -686,6 +753,16 @@ def parse_jsonl(lines: Iterable[str]) -> Iterator[tuple[int, Article | ParseErro
     Article or ParseError) per non-blank line, so one bad record never stops the rest."""
     loads = json.loads
     for number, line in enumerate(lines, 1):
+        if isinstance(line, OversizedLine):
+            yield (
+                number,
+                ParseError(
+                    f"record larger than {MAX_RECORD_BYTES // 2**20} MB ({int(line):,} bytes); "
+                    "skipped",
+                    line=number,
+                ),
+            )
+            continue
         if number == 1 and line.startswith("\ufeff"):
             line = line[1:]
         if not line or line.isspace():
@@ -697,7 +774,22 @@ def parse_jsonl(lines: Iterable[str]) -> Iterator[tuple[int, Article | ParseErro
                 raise ParseError(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
             except RecursionError:
                 raise ParseError("invalid JSON: nested too deeply") from None
-            yield number, _record_article(record)
+            except ValueError as exc:
+                # Python refuses integers of more than 4,300 digits (CVE-2020-10735).
+                if "integer string conversion" in str(exc):
+                    raise ParseError(
+                        f"invalid JSON: a number longer than {sys.get_int_max_str_digits():,} "
+                        "digits"
+                    ) from None
+                raise ParseError(f"invalid JSON: {exc}") from None
+            if "\\u" in line and _SURROGATE_ESCAPE.search(line):
+                where = _lone_surrogate(record)
+                if where is not None:
+                    raise ParseError(
+                        f"{where} holds an unpaired surrogate escape (\\uD800-\\uDFFF), "
+                        "which is not a character"
+                    )
+            yield number, _record_article(record, number)
         except ParseError as exc:
             yield number, ParseError(str(exc), line=number)
 

@@ -626,3 +626,18 @@ def test_samples_support_the_climate_demo(samples: dict[str, Article]) -> None:
     assert opinion[0] in climate
     assert len(climate) >= 3
     assert not any(words_of(a) & {"opinion", "opinions"} for a in climate if a not in opinion)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "9999-12-31T23:59:59-14:00",
+        "0001-01-01T00:00:00+14:00",
+        "Dec 31, 9999 23:00 EST",
+        "Jan 1, 0001 00:10 NZDT",
+        "Dec 31, 9999 23:00 ET",
+    ],
+)
+def test_dates_beyond_what_datetime_holds_are_not_dates(text: str) -> None:
+    # Their UTC moment falls outside years 1-9999: once an OverflowError that ended the import.
+    assert parse_date(text) is None
