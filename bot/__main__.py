@@ -16,7 +16,7 @@ from telegram import Update
 from bot.app import build_application, running
 from bot.config import ConfigError, Settings
 from bot.console import ConsoleChat, build_console_application
-from bot.feeds import poll_due
+from bot.feeds import interval_text, poll_due
 from bot.ingest import SourceReport, ingest
 from bot.related import ensure_model
 from bot.summaries import summarize_sources
@@ -236,7 +236,7 @@ async def _feeds(store: Store, settings: Settings, args: argparse.Namespace) -> 
         if not feeds:
             print("No feeds. Add one with: newsbot feeds add URL")
         for feed in feeds:
-            print(feed_line(feed))
+            print(feed_line(feed, settings.poll_seconds))
     elif action == "remove":
         key: int | str = int(args.feed) if args.feed.isdigit() else canonical_url(args.feed)
         try:
@@ -264,13 +264,13 @@ async def _feeds(store: Store, settings: Settings, args: argparse.Namespace) -> 
     return 0
 
 
-def feed_line(feed: Feed) -> str:
-    """One feed as `feeds list` shows it."""
+def feed_line(feed: Feed, default_s: int) -> str:
+    """One feed as `feeds list` shows it (`default_s`: the NEWSBOT_POLL_SECONDS in force)."""
     polled = feed.last_poll_at.strftime("%Y-%m-%d %H:%M UTC") if feed.last_poll_at else "never"
     state = f"paused since {feed.paused_at:%Y-%m-%d}" if feed.paused_at else "active"
     error = f", last error: {feed.last_error}" if feed.last_error else ""
     return (
-        f"#{feed.id} {feed.url} ({feed.title or 'untitled'}) every {feed.interval_s // 60} min, "
+        f"#{feed.id} {feed.url} ({feed.title or 'untitled'}) {interval_text(feed, default_s)}, "
         f"{state}, last poll {polled}, {feed.stories_imported} stories imported{error}"
     )
 

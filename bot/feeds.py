@@ -21,7 +21,7 @@ from news.feeds import (
 )
 from news.fetch import Fetcher, FetchError
 from news.pages import extract_page, page_to_article
-from news.schedule import FeedState, after_poll, should_pause, spread
+from news.schedule import FeedState, after_poll, describe_interval, should_pause, spread
 from news.urls import canonical_url, host_of, is_http_url
 from storage import Store
 from storage.models import Feed
@@ -163,6 +163,8 @@ async def poll_feed(
         last_modified=result.last_modified,
         title=parsed.title if parsed else None,
         new_url=canonical_url(moved) if moved else None,
+        # A 304 carries no body, so no ttl: the last one seen still holds.
+        hints=(ttl if parsed else feed.ttl_minutes, result.max_age_seconds),
     )
     return report
 
@@ -190,6 +192,18 @@ async def poll_due(
             return await poll_feed(store, fetcher, feed, now, rng=rng)
 
     return list(await asyncio.gather(*(one(feed) for feed in due)))
+
+
+def interval_text(feed: Feed, default_s: int) -> str:
+    """How often `feed` is polled and why ("every 5 min (ttl 5 min)", "backing off: 3
+    failures"), given the NEWSBOT_POLL_SECONDS in force."""
+    return describe_interval(
+        feed.interval_s,
+        configured_by="NEWSBOT_POLL_SECONDS" if feed.interval_s == default_s else "set for this feed",
+        ttl_minutes=feed.ttl_minutes,
+        max_age_seconds=feed.max_age_s,
+        failures=feed.consecutive_failures,
+    )
 
 
 def _host(feed: Feed) -> str:

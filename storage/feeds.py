@@ -12,7 +12,7 @@ from storage.models import Feed, NotFoundError
 _FEED_COLUMNS = (
     "id, url, title, interval_s, etag, last_modified, next_poll_at, last_poll_at, "
     "last_success_at, last_error, consecutive_failures, first_failure_at, paused_at, "
-    "stories_imported, added_at"
+    "stories_imported, added_at, ttl_minutes, max_age_s"
 )
 
 
@@ -35,6 +35,8 @@ def _feed(row: Sequence[Any]) -> Feed:
         paused_at=from_iso(row[12]),
         stories_imported=row[13],
         added_at=added,
+        ttl_minutes=row[15],
+        max_age_s=row[16],
     )
 
 
@@ -124,8 +126,10 @@ class FeedsStore(StoreBase):
         title: str | None = None,
         new_url: str | None = None,
         paused: bool = False,
+        hints: tuple[int | None, int | None] | None = None,
     ) -> None:
-        """Record the outcome of one poll: state, validators, counts, a moved URL."""
+        """Record the outcome of one poll: state, validators, counts, a moved URL, and
+        (after a successful one) the feed's hints (ttl minutes, Cache-Control max-age)."""
         async with self.transaction() as db:
             await db.execute(
                 """UPDATE feeds SET last_poll_at = ?, next_poll_at = ?,
@@ -149,6 +153,11 @@ class FeedsStore(StoreBase):
                     feed_id,
                 ),
             )
+            if hints is not None:
+                await db.execute(
+                    "UPDATE feeds SET ttl_minutes = ?, max_age_s = ? WHERE id = ?",
+                    (*hints, feed_id),
+                )
             if new_url:
                 # A permanent redirect: follow it from now on, unless that feed exists.
                 await db.execute(

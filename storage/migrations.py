@@ -174,6 +174,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        "005_feed_hints",
+        """
+        -- The feed's own polling hints seen on its last successful poll: they lengthen its
+        -- interval, and `feeds list` says so.
+        ALTER TABLE feeds ADD COLUMN ttl_minutes INTEGER;
+        ALTER TABLE feeds ADD COLUMN max_age_s INTEGER;
+        """,
+    ),
 )
 
 

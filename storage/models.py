@@ -105,3 +105,5 @@ class Feed:
     paused_at: datetime | None
     stories_imported: int
     added_at: datetime
+    ttl_minutes: int | None = None  # the feed's <ttl> on its last successful poll
+    max_age_s: int | None = None  # its Cache-Control max-age then
