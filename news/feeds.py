@@ -24,7 +24,15 @@ from feedparser.encodings import convert_to_utf8
 
 from news.articles import Article, ParseError, RelatedLink
 from news.fetch import FEED_ACCEPT, Fetcher, FetchError, FetchResult
-from news.pages import PageArticle, PageError, fallback_title, fetch_page, parse_datetime
+from news.pages import (
+    PageArticle,
+    PageError,
+    fallback_title,
+    fetch_page,
+    parse_datetime,
+    unwrap_media,
+)
+from news.parse import mostly_utf8
 from news.text import clean
 from news.text import content_hash as text_hash
 from news.urls import canonical_url, is_http_url
@@ -124,6 +132,10 @@ def _scan_text(data: bytes) -> str:
     return data.decode("latin-1")
 
 
+# UTF-16/32 (BOM or not) and EBCDIC documents: never mistaken for broken UTF-8.
+_WIDE_STARTS = (b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<", b"\x00\x00", b"\x4c\x6f")
+
+
 class _RootReached(Exception):
     pass
 
@@ -197,7 +209,7 @@ def check_entities(data: bytes) -> None:
 def _html_paragraphs(html: str, base_url: str | None) -> tuple[list[str], str | None]:
     """Plain-text paragraphs of an HTML fragment, and its first real image URL."""
     try:
-        root = lxml.html.fragment_fromstring(html, create_parent="div")
+        root = lxml.html.fragment_fromstring(unwrap_media(html), create_parent="div")
     except (lxml.etree.ParserError, ValueError):
         return _tagless_paragraphs(html), None
     paragraphs: list[str] = []
@@ -477,6 +489,11 @@ def parse_feed(data: bytes, *, url: str, content_type: str | None = None) -> Par
     if not data.strip():
         raise FeedError("empty response: no feed")
     headers = {"content-type": _xml_content_type(content_type), "content-location": url}
+    if not data.isascii() and data[:2] not in _WIDE_STARTS and mostly_utf8(data):
+        # Bytes that form UTF-8 are UTF-8, whatever the feed declares; a few invalid ones
+        # are replaced, where feedparser would re-read the whole feed as cp1252.
+        data = data.decode("utf-8", "replace").encode("utf-8")
+        headers["content-type"] = "application/xml; charset=utf-8"
     # Decode once, as feedparser would (HTTP charset, XML declaration, BOM, then a guess),
     # and check the document exactly as its parsers will see it: no encoding hides a DTD.
     decoding: dict[str, Any] = {}

@@ -16,7 +16,7 @@ from news.articles import Article, ParseError, RelatedLink
 from news.dates import ParsedDate, parse_date, parse_iso
 from news.text import clean
 
-__all__ = ["SourceKind", "decode", "parse_jsonl", "parse_text_article", "sniff"]
+__all__ = ["SourceKind", "decode", "mostly_utf8", "parse_jsonl", "parse_text_article", "sniff"]
 
 logger = logging.getLogger(__name__)
 
@@ -778,8 +778,35 @@ _BOMS = (
 )
 
 
+# One well-formed UTF-8 multi-byte sequence (no overlongs, no surrogates, at most U+10FFFF).
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
+    rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
+    rb"|\xf4[\x80-\x8f][\x80-\xbf]{2}"
+)
+_ASCII = bytes(range(128))
+
+
+def mostly_utf8(data: bytes) -> bool:
+    """True when `data` is UTF-8, perhaps with a few invalid bytes (a truncated character, a
+    stray cp1252 quote): its well-formed multi-byte sequences are at least as many as the
+    bytes that fit none. Text in a single-byte charset (cp1252, koi8-r...) almost never
+    forms such sequences, so it is not mistaken for UTF-8."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        return True
+    sequences = _UTF8_SEQUENCE.findall(data)
+    high = len(data) - len(data.translate(None, _ASCII))
+    invalid = high - sum(len(seq) for seq in sequences)
+    return len(sequences) >= invalid
+
+
 def decode(data: bytes) -> str:
-    """Bytes to text: a BOM's encoding (BOM removed), else UTF-8, else cp1252 (the single
+    """Bytes to text: a BOM's encoding (BOM removed), else UTF-8 (a few invalid bytes
+    replaced, never the whole text re-read in another charset), else cp1252 (the single
     cp1252 file in the corpus shows old Windows files do turn up)."""
     for bom, encoding in _BOMS:
         if data.startswith(bom):
@@ -788,8 +815,7 @@ def decode(data: bytes) -> str:
                 return body.decode(encoding, errors="replace")
             data = body
             break
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        # cp1252 leaves five bytes undefined; they become U+FFFD rather than failing.
-        return data.decode("cp1252", errors="replace")
+    if mostly_utf8(data):
+        return data.decode("utf-8", errors="replace")
+    # cp1252 leaves five bytes undefined; they become U+FFFD rather than failing.
+    return data.decode("cp1252", errors="replace")
