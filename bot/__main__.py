@@ -140,9 +140,7 @@ def run(settings: Settings) -> int:
 
 
 def _print_report(report: SourceReport) -> None:
-    print(
-        f"{report.source}: {report.new} new, {report.duplicate} duplicate, {report.failed} failed"
-    )
+    print(f"{report.source}: {report.counts_line()}")
     shown = report.errors[:20]
     for error in shown:
         print(f"  failed: {error}")
@@ -292,6 +290,10 @@ async def poll_command(settings: Settings) -> int:
         print("No feed is due.")
     for report in reports:
         print(report.line())
+        for error in report.errors[:20]:
+            print(f"  failed: {error}")
+        if len(report.errors) > 20:
+            print(f"  ... and {len(report.errors) - 20} more failures")
     return 0
 
 

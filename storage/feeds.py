@@ -166,13 +166,24 @@ class FeedsStore(StoreBase):
                     (new_url, feed_id, new_url),
                 )
 
-    async def has_story(self, *, guid: str | None, url: str | None) -> bool:
-        """Whether a story with this feed guid or URL is stored (checked before fetching
-        an item's page, so known items cost nothing)."""
-        for column, value in (("guid", guid), ("url", url)):
-            if value and await self._one(f"SELECT 1 FROM stories WHERE {column} = ?", (value,)):
-                return True
-        return False
+    async def known_story(
+        self, *, guid: str | None, url: str | None, title: str | None
+    ) -> tuple[int, str] | None:
+        """The stored story a feed item is, and why ("same guid", "same URL and title"),
+        checked before fetching the item's page so known items cost nothing; None when it
+        may be new. An item with a guid is known by its guid only: one link may be shared
+        by many items (a podcast's homepage)."""
+        if guid:
+            found = await self._one("SELECT min(id) FROM stories WHERE guid = ?", (guid,))
+            return (int(found), "same guid") if found is not None else None
+        if url and title:
+            found = await self._one(
+                "SELECT min(id) FROM stories WHERE url = ? AND title = ? COLLATE NOCASE",
+                (url, title),
+            )
+            if found is not None:
+                return int(found), "same URL and title"
+        return None
 
     async def _feed_stats(self) -> dict[str, int]:
         """Counts for `newsbot stats`: feeds (active, paused)."""

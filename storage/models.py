@@ -75,6 +75,8 @@ class AddResult:
     story_id: int
     title: str
     duplicate_of: int | None = None
+    # Why a duplicate is one: "same guid", "same URL and text", "same text", "near-duplicate".
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

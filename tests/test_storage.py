@@ -99,15 +99,21 @@ async def test_unknown_id_raises_not_found(store: Store) -> None:
 
 
 async def test_duplicates_by_url_then_by_folded_title_and_body(store: Store) -> None:
-    first = article("Flood warning", "Rivers rise.", url="https://example.com/flood")
-    same_url = article("Flood warning (updated)", "Rivers rise fast.", url=first.url)
-    same_text = article("FLOOD   warning!", "Rivers  rise.")
+    rivers = " ".join(f"River gauge {n} rose by {n * 3} centimetres overnight." for n in range(9))
+    first = article("Flood warning", rivers, url="https://example.com/flood")
+    # Same URL and (nearly) the same text: an update of one story.
+    same_url = article("Flood warning (updated)", rivers + " Rivers rise fast.", url=first.url)
+    same_text = article("FLOOD   warning!", rivers.upper())
     other = article("Flood warning", "Rivers fall.")
-    results = await store.add_articles([first, same_url, same_text, other])
-    assert [r.status for r in results] == ["new", "duplicate", "duplicate", "new"]
+    # Same URL, another text: a second item behind one shared link (issue 9).
+    shared_link = article("Ferry timetable", "Ferries run hourly.", url=first.url)
+    results = await store.add_articles([first, same_url, same_text, other, shared_link])
+    assert [r.status for r in results] == ["new", "duplicate", "duplicate", "new", "new"]
     assert results[1].duplicate_of == results[0].story_id
+    assert results[1].reason == "same URL and text"
     assert results[2].duplicate_of == results[0].story_id
-    assert await store.count_stories() == 2
+    assert results[2].reason == "same text"
+    assert await store.count_stories() == 3
     # Re-importing is idempotent.
     again = await store.add_articles([first, other])
     assert [r.status for r in again] == ["duplicate", "duplicate"]
