@@ -799,7 +799,7 @@ def mostly_utf8(data: bytes) -> bool:
     else:
         return True
     sequences = _UTF8_SEQUENCE.findall(data)
-    high = len(data) - len(data.translate(None, _ASCII))
+    high = len(data.translate(None, _ASCII))  # the non-ASCII bytes
     invalid = high - sum(len(seq) for seq in sequences)
     return len(sequences) >= invalid
 
