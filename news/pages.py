@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 # Less text than this is a login wall, an index page or an error page, not an article.
 MIN_PAGE_CHARS = 200
 # A table cell holding this much running text is page layout, not data.
-LAYOUT_CELL_CHARS = 200
+LAYOUT_CELL_CHARS = 120
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
 _RELATED = re.compile(
@@ -124,6 +124,11 @@ def unwrap_media(html: str) -> str:
     return _CLOSE_MEDIA.sub(" ", html)
 
 
+_LAYOUT_BLOCKS = frozenset(
+    {"p", "div", "table", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre"}
+)
+
+
 def _cell_prose(cell: lxml.html.HtmlElement) -> int:
     """Characters of text in a table cell, leaving out tables nested in it."""
     total = len(cell.text or "")
@@ -138,7 +143,8 @@ def _unwrap_layout_tables(tree: lxml.html.HtmlElement) -> None:
     """Old sites lay a whole article out in a table: a table with a cell of running prose
     becomes plain blocks, so the extractor keeps its text; data tables (short cells) stay
     tables and are left out of the body."""
-    for table in list(tree.iter("table")):
+    # Innermost first: an outer table whose cell holds an unwrapped one is layout too.
+    for table in reversed(list(tree.iter("table"))):
         cells = [
             cell
             for cell in table.iter("td", "th")
@@ -146,9 +152,20 @@ def _unwrap_layout_tables(tree: lxml.html.HtmlElement) -> None:
         ]
         if not any(_cell_prose(cell) >= LAYOUT_CELL_CHARS for cell in cells):
             continue
-        for element in [table, *table.iter("thead", "tbody", "tfoot", "tr", "td", "th")]:
-            if element is table or next(element.iterancestors("table"), None) is table:
-                element.tag = "div"
+        # Its own rows and cells, gathered before any is renamed (nested tables keep theirs).
+        parts = [
+            element
+            for element in table.iter("thead", "tbody", "tfoot", "tr", "td", "th")
+            if next(element.iterancestors("table"), None) is table
+        ]
+        table.tag = "div"
+        for element in parts:
+            # A cell of running text is a paragraph; one holding blocks, a container.
+            inline = element.tag in ("td", "th") and not any(
+                isinstance(child.tag, str) and child.tag.lower() in _LAYOUT_BLOCKS
+                for child in element.iterdescendants()
+            )
+            element.tag = "p" if inline else "div"
 
 
 def charset_of(content_type: str | None) -> str | None:
