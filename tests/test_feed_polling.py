@@ -293,7 +293,7 @@ async def test_admin_feed_commands(bot: object, botapi: object, web: WebServer) 
     assert "2 new, 0 duplicate, 0 failed" in report.plain_text
     listing = await admin.ask("/feeds")
     assert "Valley Wire" in listing
-    assert "every 45 min" in listing
+    assert "every 45 min (set for this feed)" in listing
     assert "2 stories" in listing
     for bad, expected in [
         ("/addfeed", "/addfeed needs"),
