@@ -339,3 +339,37 @@ def test_poll_and_feeds_list_say_the_interval_and_the_duplicates(tmp_path: Path,
     listed = newsbot(tmp_path, "feeds", "list", **env).stdout.splitlines()
     assert "every 5 min (ttl 5 min)" in listed[1]
     assert "every 1 min (NEWSBOT_POLL_SECONDS)" in listed[0]
+
+
+def test_folder_and_feed_url_imports_report_each_bad_item_and_go_on(
+    tmp_path: Path, web: Any
+) -> None:
+    import shutil
+
+    from tests.conftest import DATA
+
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    shutil.copy(DATA / "feeds" / "rss20-link-only-item.xml", folder / "a-bulletin.xml")
+    shutil.copy(DATA / "pages" / "iframe-unclosed.html", folder / "b-porpoises.html")
+    (folder / "c-broken.xml").write_bytes(b"<rss><channel><item><title>cut off")
+    result = newsbot(tmp_path, "ingest", str(folder))
+    assert result.returncode == 0, result.stdout
+    assert f"{folder / 'a-bulletin.xml'}: 2 new, 0 duplicate, 1 failed" in result.stdout
+    assert f"failed: {folder / 'a-bulletin.xml'} item 2 (" in result.stdout
+    assert f"{folder / 'b-porpoises.html'}: 1 new" in result.stdout
+    # A feed URL: the same item reported by position, the others imported (or known).
+    # Its site moved onto the local server: the teasers' pages are looked for there only.
+    body = (DATA / "feeds" / "rss20-link-only-item.xml").read_bytes()
+    web.serve_bytes(
+        "/bulletin.xml", body.replace(b"https://quarry-road.example", web.base_url.encode())
+    )
+    fetched = newsbot(
+        tmp_path, "ingest", web.url("/bulletin.xml"), NEWSBOT_ALLOW_PRIVATE_HOSTS="1"
+    )
+    assert fetched.returncode == 0, fetched.stdout
+    assert "failed: " in fetched.stdout
+    assert f"item 2 ({web.base_url}/2024/06/untitled-draft.html): HTTP 404" in fetched.stdout
+    # Nothing importable from any source: exit status 1.
+    only_bad = newsbot(tmp_path, "ingest", str(folder / "c-broken.xml"))
+    assert only_bad.returncode == 1
