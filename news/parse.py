@@ -778,30 +778,22 @@ _BOMS = (
 )
 
 
-# One well-formed UTF-8 multi-byte sequence (no overlongs, no surrogates, at most U+10FFFF).
-_UTF8_SEQUENCE = re.compile(
-    rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
-    rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
-    rb"|\xf4[\x80-\x8f][\x80-\xbf]{2}"
-)
-_ASCII = bytes(range(128))
-
-
 def mostly_utf8(data: bytes) -> bool:
     """True when `data` is UTF-8, perhaps with a few invalid bytes (a truncated character, a
-    stray cp1252 quote): its well-formed multi-byte sequences are at least as many as the
-    bytes that fit none. Text in a single-byte charset (cp1252, koi8-r...) almost never
-    forms such sequences, so it is not mistaken for UTF-8."""
+    stray cp1252 quote): the characters it decodes to outside ASCII are at least as many as
+    the invalid sequences. Text in a single-byte charset (cp1252, koi8-r...) almost never
+    forms valid UTF-8 sequences, so it is not mistaken for UTF-8."""
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
         pass
     else:
         return True
-    sequences = _UTF8_SEQUENCE.findall(data)
-    high = len(data.translate(None, _ASCII))  # the non-ASCII bytes
-    invalid = high - sum(len(seq) for seq in sequences)
-    return len(sequences) >= invalid
+    text = data.decode("utf-8", errors="replace")
+    genuine = data.count("\ufffd".encode())  # U+FFFD the text really contained
+    invalid = text.count("\ufffd") - genuine
+    non_ascii = len(text) - len(text.encode("ascii", errors="ignore"))
+    return non_ascii - invalid >= invalid
 
 
 def decode(data: bytes) -> str:
