@@ -64,7 +64,10 @@ async def addfeed(update: Update, context: NewsContext) -> None:
 
 async def _first_poll(update: Update, context: NewsContext, feed: Feed) -> None:
     report = await poll_feed(context.store, context.fetcher, feed, datetime.now(UTC))
-    await reply(update, esc(report.line()))
+    # Each item that failed, by position and guid, so the admin knows what was skipped.
+    failures = "".join(f"\n• {esc(error[:300])}" for error in report.errors[:5])
+    more = f"\n… and {len(report.errors) - 5} more" if len(report.errors) > 5 else ""
+    await reply(update, fit(esc(report.line()) + failures + more))
 
 
 async def feeds(update: Update, context: NewsContext) -> None:

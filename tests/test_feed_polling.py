@@ -429,3 +429,19 @@ async def test_feed_polled_every_minute_when_the_setting_says_so(
     polled = await store.feed(feed.id)
     assert polled.next_poll_at == NOW + timedelta(minutes=6)
     assert polled.ttl_minutes == 5
+
+
+async def test_admin_addfeed_names_the_items_that_failed(
+    bot: object, botapi: object, web: WebServer
+) -> None:
+    from tests.chat import Reader
+    from tests.conftest import ADMIN_ID
+
+    case = _case(DATA / "feeds" / "rss20-link-only-item.json")
+    _served_case(web, case, "/bulletin.xml")
+    admin = Reader(botapi, ADMIN_ID)  # type: ignore[arg-type]
+    _, report = await admin.say(f"/addfeed {web.url('/bulletin.xml')}", replies=2)
+    assert "2 new, 0 duplicate, 1 failed" in report.plain_text
+    assert f"• item 2 ({web.base_url}/2024/06/untitled-draft.html)" in report.plain_text
+    listing = await admin.ask("/feeds")
+    assert "every 1 min (NEWSBOT_POLL_SECONDS)" in listing
