@@ -141,8 +141,8 @@ def _scan_text(data: bytes) -> str:
     return data.decode("latin-1")
 
 
-# UTF-16/32 (BOM or not) and EBCDIC documents: never mistaken for broken UTF-8.
-_WIDE_STARTS = (b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<", b"\x00\x00", b"\x4c\x6f")
+# UTF-16/32 documents (BOM or not): never mistaken for broken UTF-8.
+_WIDE_STARTS = (b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<", b"\x00\x00")
 
 
 class _RootReached(Exception):

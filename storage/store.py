@@ -184,8 +184,9 @@ class Store(AlertsStore, FeedsStore, RelatedStore):
         """Store articles in one transaction; a repeat is reported as a duplicate (with its
         reason) and not stored twice. Two items are one story when they share a feed guid,
         or the same folded title and body, or one canonical URL *and* one text (a teaser of
-        it included), or a near-duplicate text under another headline, unless both carry
-        guids and those differ: a shared homepage link never merges distinct items."""
+        it included), or a near-duplicate text under another headline; but the last two
+        never when both carry different guids of one feed: a shared homepage link never
+        merges distinct items."""
         prepared = [a if isinstance(a, Prepared) else Prepared.of(a) for a in articles]
         now = datetime.now(UTC).isoformat(timespec="seconds")
         results: list[AddResult] = []
