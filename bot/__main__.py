@@ -19,7 +19,7 @@ from tqdm import tqdm
 from bot.app import build_application, running
 from bot.config import ConfigError, Settings
 from bot.console import ConsoleChat, build_console_application
-from bot.feeds import poll_due
+from bot.feeds import interval_text, poll_due
 from bot.ingest import SourceReport, ingest
 from bot.logs import configure_logging, install_redaction
 from bot.related import ensure_model
@@ -193,9 +193,7 @@ def print_report(report: SourceReport) -> None:
     if report.skipped is not None:
         _echo(f"{report.source}: skipped, {report.skipped}")
         return
-    _echo(
-        f"{report.source}: {report.new} new, {report.duplicate} duplicate, {report.failed} failed"
-    )
+    _echo(f"{report.source}: {report.counts_line()}")
     _print_lines("failed", report.errors)
     _print_lines("warning", report.warnings)
 
@@ -338,7 +336,7 @@ async def _feeds(store: Store, settings: Settings, args: argparse.Namespace) -> 
         if not feeds:
             print("No feeds. Add one with: newsbot feeds add URL")
         for feed in feeds:
-            print(feed_line(feed))
+            print(feed_line(feed, settings.poll_seconds))
     elif action == "remove":
         key: int | str = int(args.feed) if args.feed.isdigit() else canonical_url(args.feed)
         try:
@@ -366,13 +364,13 @@ async def _feeds(store: Store, settings: Settings, args: argparse.Namespace) -> 
     return 0
 
 
-def feed_line(feed: Feed) -> str:
-    """One feed as `feeds list` shows it."""
+def feed_line(feed: Feed, default_s: int) -> str:
+    """One feed as `feeds list` shows it (`default_s`: the NEWSBOT_POLL_SECONDS in force)."""
     polled = feed.last_poll_at.strftime("%Y-%m-%d %H:%M UTC") if feed.last_poll_at else "never"
     state = f"paused since {feed.paused_at:%Y-%m-%d}" if feed.paused_at else "active"
     error = f", last error: {feed.last_error}" if feed.last_error else ""
     return (
-        f"#{feed.id} {feed.url} ({feed.title or 'untitled'}) every {feed.interval_s // 60} min, "
+        f"#{feed.id} {feed.url} ({feed.title or 'untitled'}) {interval_text(feed, default_s)}, "
         f"{state}, last poll {polled}, {feed.stories_imported} stories imported{error}"
     )
 
@@ -394,6 +392,10 @@ async def poll_command(settings: Settings) -> int:
         print("No feed is due.")
     for report in reports:
         print(report.line())
+        for error in report.errors[:20]:
+            print(f"  failed: {error}")
+        if len(report.errors) > 20:
+            print(f"  ... and {len(report.errors) - 20} more failures")
     return 0
 
 

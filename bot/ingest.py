@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bot.feeds import articles_from_url
+from bot.feeds import Duplicates, articles_from_url, counts_text
 from bot.workers import worker_pool
 from news.articles import Article, ParseError
 from news.feeds import FeedError, entry_to_article, parse_feed
@@ -52,15 +52,21 @@ class SourceReport:
     warnings: list[str] = field(default_factory=list)
     # Why the source was not read at all (a link out of the folder), or None.
     skipped: str | None = None
+    duplicates: Duplicates = field(default_factory=Duplicates)
 
     def count(self, results: Iterable[AddResult]) -> None:
-        """Add store results to the counts."""
+        """Add store results to the counts (duplicates by reason)."""
         for result in results:
             if result.status == "new":
                 self.new += 1
                 self.new_ids.append(result.story_id)
             else:
                 self.duplicate += 1
+                self.duplicates.add(result.reason, result.story_id)
+
+    def counts_line(self) -> str:
+        """ "3 new, 2 duplicate (2 same guid as #4), 1 failed"."""
+        return counts_text(self.new, self.duplicate, self.failed, self.duplicates)
 
     def fail(self, where: str, reason: str) -> None:
         """Record one item that could not be imported."""
@@ -202,9 +208,17 @@ async def _ingest_file(
     if kind == "text":
         articles = [parse_text_article(decode(data))]
     elif kind == "feed":
-        # A saved feed: its items as they are (no page is fetched for a local file).
+        # A saved feed: its items as they are (no page is fetched for a local file); an
+        # unusable item is reported by position and skipped, the others import.
         parsed = await asyncio.to_thread(parse_feed, data, url=uri)
-        articles = [entry_to_article(e, feed_title=parsed.title) for e in parsed.entries]
+        for position, reason in parsed.skipped:
+            report.fail(f"{path} item {position}", reason)
+        articles = []
+        for entry in parsed.entries:
+            try:
+                articles.append(entry_to_article(entry, feed_title=parsed.title))
+            except ParseError as error:
+                report.fail(f"{path} {entry.name}", str(error))
     else:
         page = await asyncio.to_thread(extract_page, data, url=uri)
         article = page_to_article(page)

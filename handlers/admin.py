@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from telegram import Update
 
-from bot.feeds import poll_feed
+from bot.feeds import interval_text, poll_feed
 from handlers.common import UsageError, reply
 from handlers.context import NewsContext
 from handlers.render import esc, fit
@@ -64,7 +64,10 @@ async def addfeed(update: Update, context: NewsContext) -> None:
 
 async def _first_poll(update: Update, context: NewsContext, feed: Feed) -> None:
     report = await poll_feed(context.store, context.fetcher, feed, datetime.now(UTC))
-    await reply(update, esc(report.line()))
+    # Each item that failed, by position and guid, so the admin knows what was skipped.
+    failures = "".join(f"\n• {esc(error[:300])}" for error in report.errors[:5])
+    more = f"\n… and {len(report.errors) - 5} more" if len(report.errors) > 5 else ""
+    await reply(update, fit(esc(report.line()) + failures + more))
 
 
 async def feeds(update: Update, context: NewsContext) -> None:
@@ -74,10 +77,11 @@ async def feeds(update: Update, context: NewsContext) -> None:
     if not all_feeds:
         await reply(update, "No feeds yet. Add one: <code>/addfeed URL</code>")
         return
+    default_s = context.bot_data.extras["settings"].poll_seconds
     lines = []
     for feed in all_feeds:
         polled = f"{feed.last_poll_at:%d %b %H:%M} UTC" if feed.last_poll_at else "never"
-        state = "⏸ paused" if feed.paused_at else f"every {feed.interval_s // 60} min"
+        state = "⏸ paused" if feed.paused_at else esc(interval_text(feed, default_s))
         error = f"\n   ⚠️ {esc(feed.last_error[:200])}" if feed.last_error else ""
         lines.append(
             f"#{feed.id} <b>{esc((feed.title or feed.url)[:120])}</b>\n"

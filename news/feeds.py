@@ -9,7 +9,7 @@ import logging
 import re
 import time
 import xml.parsers.expat
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_tz
@@ -24,7 +24,15 @@ from feedparser.encodings import convert_to_utf8
 
 from news.articles import Article, ParseError, RelatedLink
 from news.fetch import FEED_ACCEPT, Fetcher, FetchError, FetchResult
-from news.pages import PageArticle, PageError, fallback_title, fetch_page, parse_datetime
+from news.pages import (
+    PageArticle,
+    PageError,
+    fallback_title,
+    fetch_page,
+    parse_datetime,
+    unwrap_media,
+)
+from news.parse import mostly_utf8
 from news.text import clean
 from news.text import content_hash as text_hash
 from news.urls import canonical_url, is_http_url
@@ -91,6 +99,13 @@ class FeedEntry:
     image_url: str | None
     utc_offset_minutes: int | None = None
     truncated: bool = False
+    position: int = 0  # 1-based place of the item in its feed, for error messages
+
+    @property
+    def name(self) -> str:
+        """How a report names the item: its position and its guid (or link, or title)."""
+        label = self.guid or self.url or self.title
+        return f"item {self.position}" + (f" ({label})" if label else "")
 
     @property
     def paragraphs(self) -> tuple[str, ...]:
@@ -109,6 +124,8 @@ class ParsedFeed:
     warning: str | None
     version: str | None = None
     encoding: str | None = None
+    # Items that could not be read at all: (1-based position, reason).
+    skipped: tuple[tuple[int, str], ...] = ()
 
 
 # --- safety ---------------------------------------------------------------------------
@@ -122,6 +139,10 @@ def _scan_text(data: bytes) -> str:
         return data.decode("utf-16-le" if data[:1] == b"<" else "utf-16-be", "replace")
     # Every ASCII-compatible encoding keeps markup bytes as they are; latin-1 maps 1:1.
     return data.decode("latin-1")
+
+
+# UTF-16/32 documents (BOM or not): never mistaken for broken UTF-8.
+_WIDE_STARTS = (b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<", b"\x00\x00")
 
 
 class _RootReached(Exception):
@@ -197,7 +218,7 @@ def check_entities(data: bytes) -> None:
 def _html_paragraphs(html: str, base_url: str | None) -> tuple[list[str], str | None]:
     """Plain-text paragraphs of an HTML fragment, and its first real image URL."""
     try:
-        root = lxml.html.fragment_fromstring(html, create_parent="div")
+        root = lxml.html.fragment_fromstring(unwrap_media(html), create_parent="div")
     except (lxml.etree.ParserError, ValueError):
         return _tagless_paragraphs(html), None
     paragraphs: list[str] = []
@@ -437,7 +458,7 @@ def _entry_categories(entry: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def _entry(entry: Any, base_url: str) -> FeedEntry | None:
+def _entry(entry: Any, base_url: str, position: int = 0) -> FeedEntry | None:
     link = entry.get("link")
     if not link:
         link = next(
@@ -466,6 +487,7 @@ def _entry(entry: Any, base_url: str) -> FeedEntry | None:
         image_url=_entry_image(entry, html_image),
         utc_offset_minutes=_offset_minutes(raw_date) if published else None,
         truncated=truncated,
+        position=position,
     )
 
 
@@ -477,6 +499,11 @@ def parse_feed(data: bytes, *, url: str, content_type: str | None = None) -> Par
     if not data.strip():
         raise FeedError("empty response: no feed")
     headers = {"content-type": _xml_content_type(content_type), "content-location": url}
+    if not data.isascii() and data[:2] not in _WIDE_STARTS and mostly_utf8(data):
+        # Bytes that form UTF-8 are UTF-8, whatever the feed declares; a few invalid ones
+        # are replaced, where feedparser would re-read the whole feed as cp1252.
+        data = data.decode("utf-8", "replace").encode("utf-8")
+        headers["content-type"] = "application/xml; charset=utf-8"
     # Decode once, as feedparser would (HTTP charset, XML declaration, BOM, then a guess),
     # and check the document exactly as its parsers will see it: no encoding hides a DTD.
     decoding: dict[str, Any] = {}
@@ -509,20 +536,22 @@ def parse_feed(data: bytes, *, url: str, content_type: str | None = None) -> Par
     feed = parsed.feed
     feed_link = feed.get("link")
     entries: list[FeedEntry] = []
-    seen: set[str] = set()
-    dropped = 0
-    for raw in parsed.entries:
-        entry = _entry(raw, url)
+    seen: set[tuple[str | None, ...]] = set()
+    skipped: list[tuple[int, str]] = []
+    for position, raw in enumerate(parsed.entries, 1):
+        entry = _entry(raw, url, position)
         if entry is None:
-            dropped += 1
+            skipped.append((position, "the item has neither a title, text nor a link"))
             continue
-        key = entry.guid or entry.url or f"{entry.title}\n{entry.text}"
+        # An item repeated verbatim is listed once; a guid alone says which item it is, but
+        # items without one are told apart by their text, never by a link they may share.
+        key = (entry.guid,) if entry.guid else (entry.url, entry.title, entry.text)
         if key in seen:
             continue
         seen.add(key)
         entries.append(entry)
-    if dropped:
-        note = f"{dropped} item(s) with neither title, text nor link skipped"
+    if skipped:
+        note = f"{len(skipped)} item(s) with neither title, text nor link skipped"
         warning = f"{warning}; {note}" if warning else note
     return ParsedFeed(
         title=_text_field(feed, "title"),
@@ -532,6 +561,7 @@ def parse_feed(data: bytes, *, url: str, content_type: str | None = None) -> Par
         warning=warning,
         version=version,
         encoding=encoding or parsed.get("encoding") or None,
+        skipped=tuple(skipped),
     )
 
 
@@ -553,6 +583,21 @@ def is_feed_document(body: bytes, content_type: str | None = None) -> bool:
 
 
 # --- items to articles ------------------------------------------------------------------
+
+
+def shared_links(feed: ParsedFeed) -> frozenset[str]:
+    """Canonical links that are not one item's own page: the feed's homepage, and any link
+    that several items share (a podcast's site, a live page). Fetching such a page would
+    give every item the same text."""
+    counts: dict[str, int] = {}
+    for entry in feed.entries:
+        if entry.url:
+            key = canonical_url(entry.url)
+            counts[key] = counts.get(key, 0) + 1
+    shared = {url for url, count in counts.items() if count > 1}
+    if feed.link:
+        shared.add(canonical_url(feed.link))
+    return frozenset(shared)
 
 
 def needs_page(entry: FeedEntry, *, threshold: int = TEASER_CHARS) -> bool:
@@ -651,15 +696,22 @@ async def import_entries(
     feed_title: str | None,
     fetch_pages: bool = True,
     concurrency: int = 4,
+    no_page: Collection[str] = frozenset(),
 ) -> list[ImportedEntry]:
-    """Articles for `entries` (pass only the new ones), fetching the page of each teaser;
-    a page that fails leaves the teaser, never the whole batch."""
+    """Articles for `entries` (pass only the new ones), fetching the page of each teaser
+    unless its canonical link is in `no_page` (see `shared_links`); a page that fails
+    leaves the teaser, never the whole batch."""
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(entry: FeedEntry) -> ImportedEntry:
         page: PageArticle | None = None
         error: str | None = None
-        if fetch_pages and entry.url and needs_page(entry):
+        if (
+            fetch_pages
+            and entry.url
+            and needs_page(entry)
+            and canonical_url(entry.url) not in no_page
+        ):
             async with semaphore:
                 try:
                     page = await fetch_page(fetcher, entry.url)

@@ -150,3 +150,20 @@ def is_near_duplicate(
 ) -> bool:
     """True when the two stories are the same story (similarity at least `threshold`)."""
     return similarity(a, b) >= threshold
+
+
+def containment(a: NearDupSignature, b: NearDupSignature) -> float:
+    """Estimated share of the smaller story's shingles found in the larger one (0 if either
+    is empty): high for a feed's teaser of a full story, from the Jaccard estimate and the
+    two shingle counts."""
+    if a.empty or b.empty:
+        return 0.0
+    jaccard = similarity(a, b)
+    shared = jaccard * (a.shingles + b.shingles) / (1 + jaccard)
+    return min(1.0, shared / min(a.shingles, b.shingles))
+
+
+def same_content(a: NearDupSignature, b: NearDupSignature, threshold: float = THRESHOLD) -> bool:
+    """True when two stories at one address carry one text: near-duplicates, or one (a
+    teaser) contained in the other."""
+    return is_near_duplicate(a, b, threshold) or containment(a, b) >= threshold

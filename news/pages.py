@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
 import logging
 import re
@@ -12,12 +13,14 @@ from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urljoin
 
+import chardet
 import lxml.html
 from trafilatura import bare_extraction
 from trafilatura.utils import load_html
 
 from news.articles import Article, RelatedLink
 from news.fetch import PAGE_ACCEPT, Fetcher
+from news.parse import mostly_utf8
 from news.text import clean, fold
 from news.urls import canonical_url, host_of, is_http_url
 
@@ -25,6 +28,8 @@ log = logging.getLogger(__name__)
 
 # Less text than this is a login wall, an index page or an error page, not an article.
 MIN_PAGE_CHARS = 200
+# A table cell holding this much running text is page layout, not data.
+LAYOUT_CELL_CHARS = 120
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
 _RELATED = re.compile(
@@ -94,6 +99,75 @@ class PageArticle:
         return "\n\n".join(self.paragraphs)
 
 
+# Void media tags, which libxml2's HTML parser takes for containers of all that follows.
+_VOID_MEDIA = re.compile(r"</?(?:embed|source|track|param)\b[^>]*>", re.I)
+_BLOCK_START = r"<(?:p|div|h[1-6]|ul|ol|li|table|section|article|blockquote|figure|pre)\b"
+# A media element closed before any block of text: the player and its fallback, dropped.
+_CLOSED_MEDIA = re.compile(
+    rf"<(iframe|video|audio|object|canvas)\b[^>]*>(?:(?!{_BLOCK_START}|<\1\b).)*?</\1\s*>",
+    re.I | re.S,
+)
+# What is left is unclosed: drop the tag (and its fallback words), keep what follows.
+_OPEN_MEDIA = re.compile(r"<(?:iframe|video|audio|object|canvas)\b[^>]*>[^<]*", re.I)
+_CLOSE_MEDIA = re.compile(r"</(?:iframe|video|audio|object|canvas)\s*>", re.I)
+
+
+def unwrap_media(html: str) -> str:
+    """The HTML with its embeds, players and iframes removed so that none swallows the
+    text after it: void tags (`embed`, `source`, `track`) and unclosed `iframe`, `video`,
+    `audio`, `object` are containers to libxml2 (an iframe's content is even raw text)."""
+    if "<" not in html:
+        return html
+    html = _VOID_MEDIA.sub(" ", html)
+    html = _CLOSED_MEDIA.sub(" ", html)
+    html = _OPEN_MEDIA.sub(" ", html)
+    return _CLOSE_MEDIA.sub(" ", html)
+
+
+_LAYOUT_BLOCKS = frozenset(
+    {"p", "div", "table", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre"}
+)
+
+
+def _cell_prose(cell: lxml.html.HtmlElement) -> int:
+    """Characters of text in a table cell, leaving out tables nested in it."""
+    total = len(cell.text or "")
+    for child in cell:
+        if not isinstance(child.tag, str) or child.tag.lower() != "table":
+            total += len(child.text_content())
+        total += len(child.tail or "")
+    return total
+
+
+def _unwrap_layout_tables(tree: lxml.html.HtmlElement) -> None:
+    """Old sites lay a whole article out in a table: a table with a cell of running prose
+    becomes plain blocks, so the extractor keeps its text; data tables (short cells) stay
+    tables and are left out of the body."""
+    # Innermost first: an outer table whose cell holds an unwrapped one is layout too.
+    for table in reversed(list(tree.iter("table"))):
+        cells = [
+            cell
+            for cell in table.iter("td", "th")
+            if next(cell.iterancestors("table"), None) is table
+        ]
+        if not any(_cell_prose(cell) >= LAYOUT_CELL_CHARS for cell in cells):
+            continue
+        # Its own rows and cells, gathered before any is renamed (nested tables keep theirs).
+        parts = [
+            element
+            for element in table.iter("thead", "tbody", "tfoot", "tr", "td", "th")
+            if next(element.iterancestors("table"), None) is table
+        ]
+        table.tag = "div"
+        for element in parts:
+            # A cell of running text is a paragraph; one holding blocks, a container.
+            inline = element.tag in ("td", "th") and not any(
+                isinstance(child.tag, str) and child.tag.lower() in _LAYOUT_BLOCKS
+                for child in element.iterdescendants()
+            )
+            element.tag = "p" if inline else "div"
+
+
 def charset_of(content_type: str | None) -> str | None:
     """The charset parameter of a Content-Type header, if any."""
     if not content_type:
@@ -105,27 +179,64 @@ def charset_of(content_type: str | None) -> str | None:
     return None
 
 
+# Labels browsers read as windows-1252 (WHATWG Encoding): the C1 bytes are its letters.
+_CP1252_LABELS = frozenset(
+    {
+        "iso-8859-1",
+        "iso8859-1",
+        "latin-1",
+        "latin1",
+        "l1",
+        "ascii",
+        "us-ascii",
+        "cp819",
+        "ibm819",
+        "iso-ir-100",
+        "windows-1252",
+    }
+)
+
+
+def _codec(label: str | None) -> str | None:
+    if not label:
+        return None
+    label = label.strip().lower()
+    if label in _CP1252_LABELS:
+        return "cp1252"
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
 def decode_html(data: bytes, content_type: str | None = None) -> str:
-    """Decode an HTML page: BOM, then the HTTP charset, then <meta charset>, then UTF-8,
-    then a best guess (the order browsers use)."""
+    """Decode an HTML page: a BOM; else UTF-8 when the bytes are UTF-8 (a few invalid bytes
+    replaced, whatever the page declares); else the HTTP charset, then <meta charset>, when
+    the bytes decode in it; else what chardet finds; else windows-1252."""
     boms = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
     for bom, encoding in boms:
         if data.startswith(bom):
             return data.decode(encoding, "replace")
-    candidates = [charset_of(content_type)]
+    if mostly_utf8(data):
+        # Declarations are often wrong (a template's leftover); bytes that form UTF-8 are
+        # UTF-8, and one bad byte must not turn every accented letter into mojibake.
+        return data.decode("utf-8", "replace")
+    declared = [charset_of(content_type)]
     found = _META_CHARSET.search(data[:4096])
     if found:
-        candidates.append(found.group(1).decode("ascii"))
-    candidates.append("utf-8")
-    for candidate in candidates:
-        if not candidate:
-            continue
+        declared.append(found.group(1).decode("ascii"))
+    for label in declared:
+        codec = _codec(label)
+        if codec is None or codec.startswith("utf-"):
+            continue  # not a charset, or UTF-8 that the bytes just showed they are not
         try:
-            return data.decode(candidate)
-        except (LookupError, UnicodeDecodeError):
+            return data.decode(codec)
+        except UnicodeDecodeError:
             continue
-    # Neither declared nor UTF-8: windows-1252 decodes any byte and is what such pages
-    # most often are.
+    guess = _codec(chardet.detect(data).get("encoding"))
+    if guess is not None:
+        return data.decode(guess, "replace")
+    # Nothing fits: windows-1252 decodes any byte and is what such pages most often are.
     return data.decode("windows-1252", "replace")
 
 
@@ -227,11 +338,12 @@ def extract_page(html: bytes | str, *, url: str, content_type: str | None = None
     Raises PageError when the page holds no article text."""
     text = decode_html(html, content_type) if isinstance(html, bytes) else html
     try:
-        tree = load_html(text)
+        tree = load_html(unwrap_media(text))
     except (ValueError, TypeError) as exc:
         raise PageError(f"unreadable HTML: {exc}") from exc
     if tree is None:
         raise PageError("empty or unreadable HTML")
+    _unwrap_layout_tables(tree)
     published = _page_published(tree)
     anchors = _anchors(tree)
     language = tree.get("lang")

@@ -23,6 +23,7 @@ __all__ = [
     "OversizedLine",
     "SourceKind",
     "decode",
+    "mostly_utf8",
     "parse_jsonl",
     "parse_text_article",
     "sniff",
@@ -870,8 +871,27 @@ _BOMS = (
 )
 
 
+def mostly_utf8(data: bytes) -> bool:
+    """True when `data` is UTF-8, perhaps with a few invalid bytes (a truncated character, a
+    stray cp1252 quote): the characters it decodes to outside ASCII are at least as many as
+    the invalid sequences. Text in a single-byte charset (cp1252, koi8-r...) almost never
+    forms valid UTF-8 sequences, so it is not mistaken for UTF-8."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        return True
+    text = data.decode("utf-8", errors="replace")
+    genuine = data.count("\ufffd".encode())  # U+FFFD the text really contained
+    invalid = text.count("\ufffd") - genuine
+    non_ascii = len(text) - len(text.encode("ascii", errors="ignore"))
+    return non_ascii - invalid >= invalid
+
+
 def decode(data: bytes) -> str:
-    """Bytes to text: a BOM's encoding (BOM removed), else UTF-8, else cp1252 (the single
+    """Bytes to text: a BOM's encoding (BOM removed), else UTF-8 (a few invalid bytes
+    replaced, never the whole text re-read in another charset), else cp1252 (the single
     cp1252 file in the corpus shows old Windows files do turn up)."""
     for bom, encoding in _BOMS:
         if data.startswith(bom):
@@ -880,8 +900,7 @@ def decode(data: bytes) -> str:
                 return body.decode(encoding, errors="replace")
             data = body
             break
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        # cp1252 leaves five bytes undefined; they become U+FFFD rather than failing.
-        return data.decode("cp1252", errors="replace")
+    if mostly_utf8(data):
+        return data.decode("utf-8", errors="replace")
+    # cp1252 leaves five bytes undefined; they become U+FFFD rather than failing.
+    return data.decode("cp1252", errors="replace")

@@ -11,8 +11,9 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-# A feed's own hint (ttl, Cache-Control) may slow polling down, within these bounds.
-MIN_INTERVAL_S = 5 * 60
+# A feed's own hint (ttl, Cache-Control) may slow polling down, within these bounds; the
+# lower bound is the one NEWSBOT_POLL_SECONDS documents, so the setting is what happens.
+MIN_INTERVAL_S = 10
 MAX_INTERVAL_S = 24 * 3600
 # After errors: the interval doubles per consecutive failure, up to this cap.
 MAX_BACKOFF_S = 6 * 3600
@@ -48,6 +49,50 @@ def effective_interval(
     hints = [h for h in (ttl_minutes and ttl_minutes * 60, max_age_seconds) if h and h > 0]
     wanted = max([interval_s, *hints])
     return max(min_interval_s, min(max_interval_s, wanted))
+
+
+def duration_text(seconds: int) -> str:
+    """A poll interval for people: "30 s", "5 min", "1 min 30 s", "2 h", "1 h 30 min"."""
+    if seconds < 60 or (seconds < 600 and seconds % 60):
+        minutes, rest = divmod(seconds, 60)
+        return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+    minutes = round(seconds / 60)
+    hours, rest = divmod(minutes, 60)
+    if not hours:
+        return f"{minutes} min"
+    return f"{hours} h {rest} min" if rest else f"{hours} h"
+
+
+def describe_interval(
+    interval_s: int,
+    *,
+    configured_by: str,
+    ttl_minutes: int | None = None,
+    max_age_seconds: int | None = None,
+    failures: int = 0,
+) -> str:
+    """How often a feed is polled and why, as `feeds list` and /feeds show it: "every 1 min
+    (NEWSBOT_POLL_SECONDS)", "every 5 min (ttl 5 min)", "backing off: 3 failures".
+    `configured_by` names where `interval_s` came from."""
+    if failures:
+        return f"backing off: {failures} failure{'s' if failures != 1 else ''}"
+    seconds = effective_interval(
+        interval_s, ttl_minutes=ttl_minutes, max_age_seconds=max_age_seconds
+    )
+    ttl_s = ttl_minutes * 60 if ttl_minutes and ttl_minutes > 0 else 0
+    age_s = max_age_seconds if max_age_seconds and max_age_seconds > 0 else 0
+    wanted = max(interval_s, ttl_s, age_s)
+    if wanted > interval_s:
+        why = (
+            f"ttl {duration_text(ttl_s)}"
+            if ttl_s >= age_s
+            else f"Cache-Control max-age {duration_text(age_s)}"
+        )
+    else:
+        why = configured_by
+    if seconds != wanted:
+        why += ", held to at most a day" if seconds < wanted else ", held to the 10 s minimum"
+    return f"every {duration_text(seconds)} ({why})"
 
 
 def backoff_delay(

@@ -12,7 +12,7 @@ from storage.models import Feed, NotFoundError
 _FEED_COLUMNS = (
     "id, url, title, interval_s, etag, last_modified, next_poll_at, last_poll_at, "
     "last_success_at, last_error, consecutive_failures, first_failure_at, paused_at, "
-    "stories_imported, added_at"
+    "stories_imported, added_at, ttl_minutes, max_age_s"
 )
 
 
@@ -35,6 +35,8 @@ def _feed(row: Sequence[Any]) -> Feed:
         paused_at=from_iso(row[12]),
         stories_imported=row[13],
         added_at=added,
+        ttl_minutes=row[15],
+        max_age_s=row[16],
     )
 
 
@@ -124,8 +126,10 @@ class FeedsStore(StoreBase):
         title: str | None = None,
         new_url: str | None = None,
         paused: bool = False,
+        hints: tuple[int | None, int | None] | None = None,
     ) -> None:
-        """Record the outcome of one poll: state, validators, counts, a moved URL."""
+        """Record the outcome of one poll: state, validators, counts, a moved URL, and
+        (after a successful one) the feed's hints (ttl minutes, Cache-Control max-age)."""
         async with self.transaction() as db:
             await db.execute(
                 """UPDATE feeds SET last_poll_at = ?, next_poll_at = ?,
@@ -149,6 +153,11 @@ class FeedsStore(StoreBase):
                     feed_id,
                 ),
             )
+            if hints is not None:
+                await db.execute(
+                    "UPDATE feeds SET ttl_minutes = ?, max_age_s = ? WHERE id = ?",
+                    (*hints, feed_id),
+                )
             if new_url:
                 # A permanent redirect: follow it from now on, unless that feed exists.
                 await db.execute(
@@ -157,13 +166,24 @@ class FeedsStore(StoreBase):
                     (new_url, feed_id, new_url),
                 )
 
-    async def has_story(self, *, guid: str | None, url: str | None) -> bool:
-        """Whether a story with this feed guid or URL is stored (checked before fetching
-        an item's page, so known items cost nothing)."""
-        for column, value in (("guid", guid), ("url", url)):
-            if value and await self._one(f"SELECT 1 FROM stories WHERE {column} = ?", (value,)):
-                return True
-        return False
+    async def known_story(
+        self, *, guid: str | None, url: str | None, title: str | None
+    ) -> tuple[int, str] | None:
+        """The stored story a feed item is, and why ("same guid", "same URL and title"),
+        checked before fetching the item's page so known items cost nothing; None when it
+        may be new. An item with a guid is known by its guid only: one link may be shared
+        by many items (a podcast's homepage)."""
+        if guid:
+            found = await self._one("SELECT min(id) FROM stories WHERE guid = ?", (guid,))
+            return (int(found), "same guid") if found is not None else None
+        if url and title:
+            found = await self._one(
+                "SELECT min(id) FROM stories WHERE url = ? AND title = ? COLLATE NOCASE",
+                (url, title),
+            )
+            if found is not None:
+                return int(found), "same URL and title"
+        return None
 
     async def _feed_stats(self) -> dict[str, int]:
         """Counts for `newsbot stats`: feeds (active, paused)."""

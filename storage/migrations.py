@@ -187,6 +187,19 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        "005_feed_hints_shared_urls",
+        """
+        -- The feed's own polling hints seen on its last successful poll: they lengthen its
+        -- interval, and `feeds list` says so.
+        ALTER TABLE feeds ADD COLUMN ttl_minutes INTEGER;
+        ALTER TABLE feeds ADD COLUMN max_age_s INTEGER;
+        -- Distinct stories may share one link (a podcast's homepage, a live page): a URL
+        -- is a dedup key only together with the text (storage.store).
+        DROP INDEX stories_url;
+        CREATE INDEX stories_url ON stories(url) WHERE url IS NOT NULL;
+        """,
+    ),
 )
 
 

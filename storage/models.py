@@ -75,6 +75,8 @@ class AddResult:
     story_id: int
     title: str
     duplicate_of: int | None = None
+    # Why a duplicate is one: "same guid", "same URL and text", "same text", "near-duplicate".
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,3 +107,5 @@ class Feed:
     paused_at: datetime | None
     stories_imported: int
     added_at: datetime
+    ttl_minutes: int | None = None  # the feed's <ttl> on its last successful poll
+    max_age_s: int | None = None  # its Cache-Control max-age then

@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from news.articles import Article, RelatedLink
-from news.neardup import NearDupSignature, is_near_duplicate, signature_of_words
+from news.neardup import NearDupSignature, is_near_duplicate, same_content, signature_of_words
 from news.query import Doc, Query, field_key
 from news.text import hash_words, terms, words
+from news.urls import host_of
 from storage.alerts import AlertsStore
 from storage.bands import BandIndex, pack_bands
 from storage.base import from_iso, iso
@@ -37,6 +38,19 @@ _BM25 = "bm25(stories_fts, 10.0, 4.0, 1.0)"
 def _field_key(value: str | None) -> str:
     """A category or source as filters compare it (news.query's rule, '' for none)."""
     return field_key(value) if value else ""
+
+
+def _guid_scope(guid: str) -> str:
+    """Where a guid is unique: its feed for a scoped one (`FEED#guid`, bot.feeds), its page
+    for a URL with a #fragment, else its host."""
+    if "#" in guid:
+        return guid.rpartition("#")[0]
+    return host_of(guid) or guid
+
+
+def _distinct_items(a: str | None, b: str | None) -> bool:
+    """True when two guids of one scope differ: two items their feed tells apart."""
+    return bool(a and b and a != b and _guid_scope(a) == _guid_scope(b))
 
 
 def _head(row: Sequence[Any]) -> StoryHead:
@@ -167,9 +181,12 @@ class Store(AlertsStore, FeedsStore, RelatedStore):
         return (await self.add_articles([article]))[0]
 
     async def add_articles(self, articles: Sequence[Article | Prepared]) -> list[AddResult]:
-        """Store articles in one transaction; a repeat (same URL or feed guid, same folded
-        title and body, or a near-duplicate text under another headline) is reported as a
-        duplicate and not stored twice."""
+        """Store articles in one transaction; a repeat is reported as a duplicate (with its
+        reason) and not stored twice. Two items are one story when they share a feed guid,
+        or the same folded title and body, or one canonical URL *and* one text (a teaser of
+        it included), or a near-duplicate text under another headline; but the last two
+        never when both carry different guids of one feed: a shared homepage link never
+        merges distinct items."""
         prepared = [a if isinstance(a, Prepared) else Prepared.of(a) for a in articles]
         now = datetime.now(UTC).isoformat(timespec="seconds")
         results: list[AddResult] = []
@@ -179,30 +196,33 @@ class Store(AlertsStore, FeedsStore, RelatedStore):
             by_url = await self._ids_by("url", {p.article.url for p in prepared})
             by_guid = await self._ids_by("guid", {p.article.guid for p in prepared})
             by_hash = await self._ids_by("content_hash", {p.digest for p in prepared})
-            near = await self._near_candidates(p.near for p in prepared)
+            near = await self._near_candidates((p.near for p in prepared), by_url.values())
+            guids = await self._guids_of(near.signatures)
             next_id = int(await self._one("SELECT coalesce(max(id), 0) + 1 FROM stories"))
             rows: list[tuple[Any, ...]] = []
             new: list[tuple[int, Article, Doc | None]] = []
             for item in prepared:
                 article = item.article
-                existing = (
-                    (by_url.get(article.url) if article.url else None)
-                    or (by_guid.get(article.guid) if article.guid else None)
-                    or by_hash.get(item.digest)
-                    or near.duplicate_of(item.near)
-                )
+                existing, reason = self._duplicate(item, by_guid, by_hash, by_url, near, guids)
                 if existing is not None:
                     results.append(
-                        AddResult("duplicate", existing, article.title, duplicate_of=existing)
+                        AddResult(
+                            "duplicate",
+                            existing,
+                            article.title,
+                            duplicate_of=existing,
+                            reason=reason,
+                        )
                     )
                     continue
                 story_id = next_id
                 next_id += 1
                 for index, key in ((by_url, article.url), (by_guid, article.guid)):
-                    if key:
+                    if key and key not in index:
                         index[key] = story_id
-                by_hash[item.digest] = story_id
+                by_hash.setdefault(item.digest, story_id)
                 near.add(story_id, item.near)
+                guids[story_id] = article.guid
                 rows.append(item.row(story_id, now))
                 new.append((story_id, article, item.doc))
                 results.append(AddResult("new", story_id, article.title))
@@ -228,11 +248,55 @@ class Store(AlertsStore, FeedsStore, RelatedStore):
                 await self._queue_alerts(db, new)
         return results
 
-    async def _near_candidates(self, signatures: Iterable[NearDupSignature]) -> _NearIndex:
+    @staticmethod
+    def _duplicate(
+        item: Prepared,
+        by_guid: dict[str, int],
+        by_hash: dict[str, int],
+        by_url: dict[str, int],
+        near: _NearIndex,
+        guids: dict[int, str | None],
+    ) -> tuple[int | None, str | None]:
+        """The story `item` repeats, and why; (None, None) for a new story."""
+        article = item.article
+        if article.guid and (found := by_guid.get(article.guid)) is not None:
+            return found, "same guid"
+        if (found := by_hash.get(item.digest)) is not None:
+            return found, "same text"
+        # Distinct guids of one feed say distinct items (podcast episodes with one blurb at
+        # the show's homepage), unless the text is the very same (caught by its hash).
+        if article.url and (found := by_url.get(article.url)) is not None:
+            known = near.signatures.get(found)
+            if (
+                known is not None
+                and not _distinct_items(article.guid, guids.get(found))
+                and same_content(item.near, known)
+            ):
+                return found, "same URL and text"
+        found = near.duplicate_of(item.near)
+        if found is not None and not _distinct_items(article.guid, guids.get(found)):
+            return found, "near-duplicate"
+        return None, None
+
+    async def _guids_of(self, ids: Iterable[int]) -> dict[int, str | None]:
+        """The feed guids of stored stories, by id (for the near-duplicate rule)."""
+        wanted = sorted(ids)
+        found: dict[int, str | None] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = await self._all(f"SELECT id, guid FROM stories WHERE id IN ({marks})", chunk)
+            found.update((int(story_id), guid) for story_id, guid in rows)
+        return found
+
+    async def _near_candidates(
+        self, signatures: Iterable[NearDupSignature], also: Iterable[int] = ()
+    ) -> _NearIndex:
         """The band index, brought up to date with stories any process stored since, and
         the signatures of the stored stories sharing a band with any of `signatures`: the
-        only stories a near-duplicate check has to look at. Called inside the write
-        transaction, so no story can arrive meanwhile."""
+        only stories a near-duplicate check has to look at (and those of the `also` ids:
+        stories at the same URL). Called inside the write transaction, so no story can
+        arrive meanwhile."""
         if self._bands is None:
             self._bands = BandIndex()
         bands = self._bands
@@ -244,7 +308,9 @@ class Store(AlertsStore, FeedsStore, RelatedStore):
             )
         )
         index = _NearIndex(bands)
-        wanted = sorted(bands.candidates(band for sig in signatures for band in sig.bands))
+        wanted = sorted(
+            bands.candidates(band for sig in signatures for band in sig.bands) | set(also)
+        )
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))

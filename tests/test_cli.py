@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -279,3 +280,96 @@ def test_run_in_webhook_mode_answers_updates_posted_to_it(tmp_path: Path) -> Non
             output, _ = process.communicate(timeout=60)
     assert process.returncode == 0, output
     assert "SECRET-never-in-logs" not in output
+
+
+# --- issue 9: per-item failures, duplicate kinds, the polling interval ------------------
+
+
+def test_ingest_skips_an_unusable_feed_item_and_a_reimport_exits_0(tmp_path: Path) -> None:
+    from tests.conftest import DATA
+
+    feed = DATA / "feeds" / "rss20-link-only-item.xml"
+    first = newsbot(tmp_path, "ingest", str(feed))
+    assert first.returncode == 0, first.stdout
+    assert f"{feed}: 2 new, 0 duplicate, 1 failed" in first.stdout
+    assert (
+        f"failed: {feed} item 2 (https://quarry-road.example/2024/06/untitled-draft.html): "
+        in first.stdout
+    )
+    again = newsbot(tmp_path, "ingest", str(feed))
+    assert again.returncode == 0, again.stdout
+    assert f"{feed}: 0 new, 2 duplicate (2 same guid as #1, #2), 1 failed" in again.stdout
+
+
+def test_reimporting_a_known_archive_exits_0_and_names_the_duplicates(tmp_path: Path) -> None:
+    archive = tmp_path / "archive.jsonl"
+    records = [
+        {
+            "id": str(n),
+            "title": f"Lock keeper {n} retires",
+            "text": f"After {n + 20} years at lock {n}, the keeper hands over the keys.",
+            "url": f"https://canal-news.example/lock-{n}",
+        }
+        for n in range(3)
+    ]
+    archive.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert newsbot(tmp_path, "ingest", str(archive)).returncode == 0
+    again = newsbot(tmp_path, "ingest", str(archive))
+    assert again.returncode == 0, again.stdout
+    assert "0 new, 3 duplicate (3 same text as #1, #2, #3), 0 failed" in again.stdout
+
+
+def test_poll_and_feeds_list_say_the_interval_and_the_duplicates(tmp_path: Path, web: Any) -> None:
+    from tests.test_feed_polling import rss
+
+    items = [("a1", "Towpath reopens"), ("a2", "Lock gates replaced")]
+    web.serve_bytes("/one.xml", rss(items))
+    mirror = rss(items, title="Mirror Wire").replace(b"<link>", b"<ttl>5</ttl><link>", 1)
+    web.serve_bytes("/two.xml", mirror)
+    env = {"NEWSBOT_POLL_SECONDS": "60", "NEWSBOT_ALLOW_PRIVATE_HOSTS": "1"}
+    assert newsbot(tmp_path, "feeds", "add", web.url("/one.xml"), **env).returncode == 0
+    listed = newsbot(tmp_path, "feeds", "list", **env)
+    assert "every 1 min (NEWSBOT_POLL_SECONDS)" in listed.stdout
+    first = newsbot(tmp_path, "poll", **env)
+    assert "2 new, 0 duplicate, 0 failed" in first.stdout, first.stdout
+    newsbot(tmp_path, "feeds", "add", web.url("/two.xml"), "--every", "2", **env)
+    second = newsbot(tmp_path, "poll", **env)
+    assert "#2 " in second.stdout
+    assert "0 new, 2 duplicate (2 same text as #1, #2), 0 failed" in second.stdout
+    listed = newsbot(tmp_path, "feeds", "list", **env).stdout.splitlines()
+    assert "every 5 min (ttl 5 min)" in listed[1]
+    assert "every 1 min (NEWSBOT_POLL_SECONDS)" in listed[0]
+
+
+def test_folder_and_feed_url_imports_report_each_bad_item_and_go_on(
+    tmp_path: Path, web: Any
+) -> None:
+    import shutil
+
+    from tests.conftest import DATA
+
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    shutil.copy(DATA / "feeds" / "rss20-link-only-item.xml", folder / "a-bulletin.xml")
+    shutil.copy(DATA / "pages" / "iframe-unclosed.html", folder / "b-porpoises.html")
+    (folder / "c-broken.xml").write_bytes(b"<rss><channel><item><title>cut off")
+    result = newsbot(tmp_path, "ingest", str(folder))
+    assert result.returncode == 0, result.stdout
+    assert f"{folder / 'a-bulletin.xml'}: 2 new, 0 duplicate, 1 failed" in result.stdout
+    assert f"failed: {folder / 'a-bulletin.xml'} item 2 (" in result.stdout
+    assert f"{folder / 'b-porpoises.html'}: 1 new" in result.stdout
+    # A feed URL: the same item reported by position, the others imported (or known).
+    # Its site moved onto the local server: the teasers' pages are looked for there only.
+    body = (DATA / "feeds" / "rss20-link-only-item.xml").read_bytes()
+    web.serve_bytes(
+        "/bulletin.xml", body.replace(b"https://quarry-road.example", web.base_url.encode())
+    )
+    fetched = newsbot(
+        tmp_path, "ingest", web.url("/bulletin.xml"), NEWSBOT_ALLOW_PRIVATE_HOSTS="1"
+    )
+    assert fetched.returncode == 0, fetched.stdout
+    assert "failed: " in fetched.stdout
+    assert f"item 2 ({web.base_url}/2024/06/untitled-draft.html): HTTP 404" in fetched.stdout
+    # Nothing importable from any source: exit status 1.
+    only_bad = newsbot(tmp_path, "ingest", str(folder / "c-broken.xml"))
+    assert only_bad.returncode == 1

@@ -3,9 +3,14 @@ dedup across feeds, bad sources reported while the others import, backoff and pa
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
 
 from bot.feeds import poll_due, poll_feed
 from news.fetch import Fetcher
@@ -14,6 +19,12 @@ from tests.conftest import DATA
 from tests.fakes.webserver import WebServer
 
 NOW = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
+
+
+# Saved feeds whose case says what one poll of them stores (tests/data/feeds/*.json).
+POLL_CASES = sorted(
+    p for p in (DATA / "feeds").glob("*.json") if "poll" in json.loads(p.read_text("utf-8"))
+)
 
 
 def _details(name: str, guid: str) -> str:
@@ -283,7 +294,7 @@ async def test_admin_feed_commands(bot: object, botapi: object, web: WebServer) 
     assert "2 new, 0 duplicate, 0 failed" in report.plain_text
     listing = await admin.ask("/feeds")
     assert "Valley Wire" in listing
-    assert "every 45 min" in listing
+    assert "every 45 min (set for this feed)" in listing
     assert "2 stories" in listing
     for bad, expected in [
         ("/addfeed", "/addfeed needs"),
@@ -345,3 +356,93 @@ async def test_stories_from_a_feed_queue_topic_alerts(
     assert report.new == 2
     stats = await store.stats()
     assert stats["alerts_queued"] == 1
+
+
+# --- real-world shapes (issue 9) --------------------------------------------------------
+
+
+def _case(path: Path) -> dict[str, Any]:
+    case: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    return case
+
+
+def _served_case(web: WebServer, case: dict[str, Any], path: str) -> None:
+    """Serve a saved feed with its site moved onto the local server (nothing leaves it)."""
+    site = f"https://{urlsplit(case['feed']['link']).netloc}"
+    body = (
+        (DATA / "feeds" / case["file"]).read_bytes().replace(site.encode(), web.base_url.encode())
+    )
+    web.serve_bytes(path, body, content_type="application/rss+xml")
+
+
+@pytest.mark.parametrize("case_path", POLL_CASES, ids=[c.stem for c in POLL_CASES])
+async def test_real_world_feed_shapes_keep_their_distinct_items(
+    case_path: Path, store: Store, web: WebServer, fetcher: Fetcher
+) -> None:
+    case = _case(case_path)
+    expected = case["poll"]
+    _served_case(web, case, "/feed.xml")
+    feed, _ = await store.add_feed(web.url("/feed.xml"), 600)
+    report = await poll_feed(store, fetcher, feed, NOW)
+    assert (report.new, report.duplicate, report.failed) == (
+        expected["new"],
+        expected["duplicate"],
+        expected["failed"],
+    ), report.errors
+    assert await store.count_stories() == expected["new"]
+    assert len(report.errors) == expected["failed"]
+    # A link many items share (or the feed's homepage) is not their page: never fetched.
+    assert web.requests_for("/") == []
+    # The same items through a second feed: stored once, each duplicate named by kind.
+    _served_case(web, case, "/mirror.xml")
+    mirror, _ = await store.add_feed(web.url("/mirror.xml"), 600)
+    again = await poll_feed(store, fetcher, mirror, NOW)
+    assert (again.new, again.duplicate) == (0, expected["new"])
+    assert await store.count_stories() == expected["new"]
+    assert sum(len(ids) for ids in again.duplicates.by_reason.values()) == expected["new"]
+
+
+async def test_a_link_only_item_is_reported_by_position_and_the_rest_import(
+    store: Store, web: WebServer, fetcher: Fetcher
+) -> None:
+    case = _case(DATA / "feeds" / "rss20-link-only-item.json")
+    _served_case(web, case, "/feed.xml")
+    feed, _ = await store.add_feed(web.url("/feed.xml"), 600)
+    report = await poll_feed(store, fetcher, feed, NOW)
+    [error] = report.errors
+    assert error.startswith("item 2 (")
+    assert "untitled-draft.html" in error
+    assert report.new == 2
+
+
+async def test_feed_polled_every_minute_when_the_setting_says_so(
+    store: Store, web: WebServer, fetcher: Fetcher
+) -> None:
+    web.serve_bytes("/feed.xml", rss([("m1", "Minute story")]))
+    feed, _ = await store.add_feed(web.url("/feed.xml"), 60)
+    await poll_feed(store, fetcher, feed, NOW)
+    assert (await store.feed(feed.id)).next_poll_at == NOW + timedelta(minutes=1)
+    # The feed's own ttl lengthens it, and the feed remembers why.
+    web.set_body(
+        "/feed.xml", rss([("m2", "Ttl story")]).replace(b"<link>", b"<ttl>5</ttl><link>", 1)
+    )
+    await poll_feed(store, fetcher, await store.feed(feed.id), NOW + timedelta(minutes=1))
+    polled = await store.feed(feed.id)
+    assert polled.next_poll_at == NOW + timedelta(minutes=6)
+    assert polled.ttl_minutes == 5
+
+
+async def test_admin_addfeed_names_the_items_that_failed(
+    bot: object, botapi: object, web: WebServer
+) -> None:
+    from tests.chat import Reader
+    from tests.conftest import ADMIN_ID
+
+    case = _case(DATA / "feeds" / "rss20-link-only-item.json")
+    _served_case(web, case, "/bulletin.xml")
+    admin = Reader(botapi, ADMIN_ID)  # type: ignore[arg-type]
+    _, report = await admin.say(f"/addfeed {web.url('/bulletin.xml')}", replies=2)
+    assert "2 new, 0 duplicate, 1 failed" in report.plain_text
+    assert f"• item 2 ({web.base_url}/2024/06/untitled-draft.html)" in report.plain_text
+    listing = await admin.ask("/feeds")
+    assert "every 1 min (NEWSBOT_POLL_SECONDS)" in listing

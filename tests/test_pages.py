@@ -21,6 +21,7 @@ from news.pages import (
     page_to_article,
     parse_datetime,
 )
+from news.parse import decode, mostly_utf8
 from tests.fakes.webserver import WebServer
 
 DATA = Path(__file__).parent / "data"
@@ -171,3 +172,29 @@ async def test_fetch_page_follows_redirects_and_refuses_non_html(
     web.serve_bytes("/photo.jpg", b"\xff\xd8\xff\xe0", content_type="image/jpeg")
     with pytest.raises(PageError, match=r"not an HTML page \(image/jpeg\)"):
         await fetch_page(fetcher, web.url("/photo.jpg"))
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ("Seria ataków, urzędy".encode() + b"\xff" + " gmin ąę".encode(), True),
+        ("Kraków".encode() + b"\xe2\x80", True),  # a truncated last character
+        ("Le café de la gare".encode("cp1252"), False),
+        ("Разводной мост".encode("koi8-r"), False),
+        ("Мост через реку".encode("cp1251"), False),
+        (b"plain ascii", True),
+    ],
+)
+def test_mostly_utf8(data: bytes, expected: bool) -> None:
+    assert mostly_utf8(data) is expected
+
+
+def test_every_decoder_keeps_utf8_with_one_bad_byte() -> None:
+    """Issue 9: `ataków` must not become `atakÃ³w` (pages, plain-text files, feeds)."""
+    body = "Seria ataków hakerskich na urzędy gmin: żaden urząd nie stracił danych."
+    data = body.encode().replace(b"hakerskich", b"haker\xffskich")
+    page = decode_html(b"<html><body><p>" + data + b"</p></body></html>", "text/html")
+    assert "ataków" in page
+    assert "haker\ufffdskich" in page
+    assert decode(data) == body.replace("hakerskich", "haker\ufffdskich")
+    assert decode("Le café".encode("cp1252")) == "Le café"

@@ -14,6 +14,8 @@ from news.schedule import (
     FeedState,
     after_poll,
     backoff_delay,
+    describe_interval,
+    duration_text,
     effective_interval,
     is_due,
     next_poll,
@@ -34,7 +36,9 @@ NOW = datetime(2024, 9, 1, 12, 0, tzinfo=UTC)
         (900, 30, 7200, 7200),  # the longer hint wins
         (900, None, 0, 900),  # no-cache says nothing about polling
         (900, 100_000, None, MAX_INTERVAL_S),  # at most daily
-        (60, None, None, MIN_INTERVAL_S),  # never more often than every 5 minutes
+        # NEWSBOT_POLL_SECONDS=60 means every minute (issue 9): only 10 s is the floor.
+        (60, None, None, 60),
+        (5, None, None, MIN_INTERVAL_S),
         (200_000, None, None, MAX_INTERVAL_S),
     ],
 )
@@ -42,6 +46,48 @@ def test_effective_interval(
     interval: int, ttl: int | None, max_age: int | None, expected: int
 ) -> None:
     assert effective_interval(interval, ttl_minutes=ttl, max_age_seconds=max_age) == expected
+
+
+def test_a_one_minute_setting_polls_every_minute() -> None:
+    assert MIN_INTERVAL_S == 10
+    assert next_poll(FeedState(60), NOW, ok=True) == NOW + timedelta(minutes=1)
+    # Backoff starts from the feed's own interval, not from a hidden 5-minute floor.
+    first = backoff_delay(60, 1, rng=random.Random(3))
+    assert 0.8 * 120 <= first <= 1.2 * 120
+
+
+@pytest.mark.parametrize(
+    ("interval", "ttl", "max_age", "failures", "expected"),
+    [
+        (60, None, None, 0, "every 1 min (NEWSBOT_POLL_SECONDS)"),
+        (60, 5, None, 0, "every 5 min (ttl 5 min)"),
+        (60, None, 1800, 0, "every 30 min (Cache-Control max-age 30 min)"),
+        (3600, 5, None, 0, "every 1 h (NEWSBOT_POLL_SECONDS)"),  # a shorter ttl is ignored
+        (60, 100_000, None, 0, "every 24 h (ttl 1666 h 40 min, held to at most a day)"),
+        (30, None, None, 0, "every 30 s (NEWSBOT_POLL_SECONDS)"),
+        (60, 5, None, 3, "backing off: 3 failures"),
+        (60, None, None, 1, "backing off: 1 failure"),
+    ],
+)
+def test_describe_interval(
+    interval: int, ttl: int | None, max_age: int | None, failures: int, expected: str
+) -> None:
+    got = describe_interval(
+        interval,
+        configured_by="NEWSBOT_POLL_SECONDS",
+        ttl_minutes=ttl,
+        max_age_seconds=max_age,
+        failures=failures,
+    )
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(10, "10 s"), (90, "1 min 30 s"), (300, "5 min"), (5400, "1 h 30 min"), (7200, "2 h")],
+)
+def test_duration_text(seconds: int, text: str) -> None:
+    assert duration_text(seconds) == text
 
 
 def test_success_schedules_the_next_poll_and_clears_failures() -> None:

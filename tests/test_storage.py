@@ -99,15 +99,21 @@ async def test_unknown_id_raises_not_found(store: Store) -> None:
 
 
 async def test_duplicates_by_url_then_by_folded_title_and_body(store: Store) -> None:
-    first = article("Flood warning", "Rivers rise.", url="https://example.com/flood")
-    same_url = article("Flood warning (updated)", "Rivers rise fast.", url=first.url)
-    same_text = article("FLOOD   warning!", "Rivers  rise.")
+    rivers = " ".join(f"River gauge {n} rose by {n * 3} centimetres overnight." for n in range(9))
+    first = article("Flood warning", rivers, url="https://example.com/flood")
+    # Same URL and (nearly) the same text: an update of one story.
+    same_url = article("Flood warning (updated)", rivers + " Rivers rise fast.", url=first.url)
+    same_text = article("FLOOD   warning!", rivers.upper())
     other = article("Flood warning", "Rivers fall.")
-    results = await store.add_articles([first, same_url, same_text, other])
-    assert [r.status for r in results] == ["new", "duplicate", "duplicate", "new"]
+    # Same URL, another text: a second item behind one shared link (issue 9).
+    shared_link = article("Ferry timetable", "Ferries run hourly.", url=first.url)
+    results = await store.add_articles([first, same_url, same_text, other, shared_link])
+    assert [r.status for r in results] == ["new", "duplicate", "duplicate", "new", "new"]
     assert results[1].duplicate_of == results[0].story_id
+    assert results[1].reason == "same URL and text"
     assert results[2].duplicate_of == results[0].story_id
-    assert await store.count_stories() == 2
+    assert results[2].reason == "same text"
+    assert await store.count_stories() == 3
     # Re-importing is idempotent.
     again = await store.add_articles([first, other])
     assert [r.status for r in again] == ["duplicate", "duplicate"]
@@ -170,3 +176,34 @@ async def test_saved_queries_get_stable_ids(store: Store) -> None:
     assert await store.saved_query(first) == "belarus protests"
     with pytest.raises(NotFoundError):
         await store.saved_query(first + 100)
+
+
+async def test_one_shared_link_never_merges_distinct_items(store: Store) -> None:
+    """Issue 9: podcast episodes with distinct guids behind the show's homepage."""
+    blurb = " ".join(
+        f"Episode notes sentence {n} about the harbour and its boats." for n in range(8)
+    )
+    home = "https://harbour-radio.example/"
+    feed = "https://harbour-radio.example/podcast.xml"
+    one = article("Episode 1", blurb + " Guest: a lock keeper.", url=home, guid=f"{feed}#ep-1")
+    two = article("Episode 2", blurb + " Guest: a ferry pilot.", url=home, guid=f"{feed}#ep-2")
+    # The same episode through another feed (its guid scoped to that feed) is one story.
+    mirror = article("Episode 1", blurb + " Guest: a lock keeper.", url=home, guid="m.xml#1")
+    results = await store.add_articles([one, two, mirror])
+    assert [r.status for r in results] == ["new", "new", "duplicate"]
+    assert results[2].reason == "same text"
+    assert await store.count_stories() == 2
+
+
+async def test_a_teaser_at_the_same_url_is_the_full_story(store: Store) -> None:
+    paragraphs = [
+        f"Paragraph {n}: the council met on Tuesday to discuss the {n}th bridge repair plan."
+        for n in range(12)
+    ]
+    url = "https://example.com/bridges"
+    full = article("Bridge repairs agreed", *paragraphs, url=url, guid="a.xml#7")
+    teaser = article("Bridge repairs agreed at last", *paragraphs[:4], url=url, guid="b.xml#x")
+    elsewhere = article("Bridge repairs agreed at last", *paragraphs[:4], url=url + "/other")
+    results = await store.add_articles([full, teaser, elsewhere])
+    assert [r.status for r in results] == ["new", "duplicate", "new"]
+    assert results[1].reason == "same URL and text"

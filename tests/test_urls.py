@@ -102,3 +102,20 @@ def test_canonical_url_is_idempotent_and_tracking_free(
     assert "utm_source=" not in once
     assert "fbclid=" not in once
     assert once.startswith(("http://", "https://"))
+
+
+def test_a_url_guid_keeps_its_fragment_while_the_link_drops_it() -> None:
+    """Issue 9: 50 diary notes `page.html#note-N` are 50 items, not the 7 pages they are on."""
+    from bot.feeds import scoped_guid
+    from news.feeds import FeedEntry, dedup_keys, entry_to_article
+
+    guids = [f"https://field-diary.example/week-1.html#note-{n}" for n in (1, 2)]
+    keys = []
+    for n, guid in enumerate(guids):
+        entry = FeedEntry(guid, guid, f"Note {n}", f"Text {n}.", None, None, (), None)
+        article = entry_to_article(entry, feed_title="Field Diary")
+        keys.append(dedup_keys(article))
+        assert scoped_guid(guid, "https://field-diary.example/feed.xml") == guid
+    assert [k[0] for k in keys] == guids  # guids: distinct, fragments kept
+    assert keys[0][1] == keys[1][1] == canonical_url(guids[0])  # one page
+    assert "#" not in canonical_url(guids[0])
