@@ -25,6 +25,8 @@ class BotData:
     fetcher: Fetcher | None = None  # feeds and pages; opened by `newsbot run` only
     related: RelatedStories | None = None  # the related-stories index, opened with the store
     admin_ids: frozenset[int] = field(default_factory=frozenset)
+    # (chat, story, part) of the /full texts being sent now: a second tap waits for them.
+    sending_full: set[tuple[int, int, int]] = field(default_factory=set)
     extras: dict[str, Any] = field(default_factory=dict)
 
     def now(self) -> datetime:

@@ -29,11 +29,16 @@ async def on_error(update: object, context: NewsContext) -> None:
             await update.callback_query.answer()
         await reply(update, str(error))
         return
-    if isinstance(error, Forbidden | RetryAfter | NetworkError):
-        # Telegram refused or could not take our reply: replying again would fail too.
+    if isinstance(error, Forbidden | RetryAfter):
+        # The chat blocked us, or its flood limit holds: replying again would fail too.
         log.warning("could not answer update %s: %s", update.update_id, error)
         return
-    log.error("error while handling update %s", update.update_id, exc_info=error)
+    if isinstance(error, NetworkError):
+        # A Telegram call failed (a 5xx, a timeout, a refused message): the reader still
+        # hears that something went wrong, if Telegram takes that one.
+        log.warning("Telegram failed while answering update %s: %s", update.update_id, error)
+    else:
+        log.error("error while handling update %s", update.update_id, exc_info=error)
     try:
         if update.callback_query is not None:
             await update.callback_query.answer()

@@ -174,6 +174,22 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        "005_saved_searches",
+        """
+        -- Saved queries were numbered from 1, so a forged button showed another reader's
+        -- search: they are now named by a random token and belong to one chat.
+        DROP TABLE saved_queries;
+        CREATE TABLE saved_searches (
+            token TEXT PRIMARY KEY,                -- random, unguessable (secrets)
+            chat_id INTEGER NOT NULL,              -- the chat whose buttons may use it
+            user_id INTEGER,                       -- who searched
+            query TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX saved_searches_created ON saved_searches(created_at);
+        """,
+    ),
 )
 
 
