@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 import handlers
-from news.articles import Article, RelatedLink
 from handlers.stories import FULL_MESSAGES
+from news.articles import Article, RelatedLink
 from storage import Store
 from tests.chat import Reader
 from tests.fakes.botapi import FakeBotAPI
