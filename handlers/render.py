@@ -119,8 +119,9 @@ def story_card(story: Story) -> str:
 
 def fit(body_html: str, footer_html: str = "") -> str:
     """Join body and footer within Telegram's limit: whole blocks (paragraphs or list items,
-    separated by a blank line) are kept from the start while they fit, then whole lines;
-    a line that could never fit is left out rather than cut, so no tag is split."""
+    separated by a blank line) are kept from the start while they fit. Lines are never
+    cut, so no tag is split: a line too long for any message is left out, and a block
+    holding one keeps its other lines; "…" marks what was left out."""
     text = f"{body_html}\n\n{footer_html}" if footer_html else body_html
     if len(text) <= MAX_MESSAGE:
         return text
@@ -128,21 +129,24 @@ def fit(body_html: str, footer_html: str = "") -> str:
     kept: list[str] = []
     size = 0
     for block in body_html.split("\n\n"):
-        if size + len(block) + 2 <= room:
-            kept.append(block)
-            size += len(block) + 2
-            continue
-        # The first block that does not fit: keep its lines that do, in order.
-        lines = [line for line in block.split("\n") if len(line) + 1 <= room - size]
-        partial: list[str] = []
-        for line in lines:
-            if size + len(line) + 1 > room:
+        if len(block) > room:
+            # Longer than any message: its lines that could ever fit, as far as they go.
+            lines = [line for line in block.split("\n") if len(line) < room // 2]
+            partial: list[str] = []
+            for line in lines:
+                if size + len("\n".join([*partial, line])) + 2 > room:
+                    break
+                partial.append(line)
+            if partial:
+                kept.append("\n".join(partial))
+                size += len(kept[-1]) + 2
+            if len(partial) < len(lines):
                 break
-            partial.append(line)
-            size += len(line) + 1
-        if partial:
-            kept.append("\n".join(partial))
-        break
+            continue
+        if size + len(block) + 2 > room:
+            break
+        kept.append(block)
+        size += len(block) + 2
     body = "\n\n".join(kept) + "\n…" if kept else "…"
     return f"{body}\n\n{footer_html}" if footer_html else body
 

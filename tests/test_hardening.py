@@ -215,6 +215,8 @@ def test_fit_keeps_whole_blocks_after_an_over_long_line() -> None:
     text = fit(body, "footer")
     assert len(text) <= MAX_MESSAGE
     assert "Header" in text
+    assert "2. <b>Short</b>\n/read_2" in text  # the block after the over-long line stays
+    assert "x" * 100 not in text
     assert "footer" in text
     assert text.count("<b>") == text.count("</b>")
 
