@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from telegram import Update
 
@@ -69,6 +69,7 @@ PREFIX = st.sampled_from(
         "highlights:",
         "page:0:",
         "page:1:#",
+        "page:0:#",
         "page:٣:",
         "topic:rm:",
         "topic:daily:",
@@ -163,10 +164,17 @@ def _answers(target: tuple[str, Any]) -> Any:
 
 
 @settings(
-    max_examples=80,
+    max_examples=120,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+# The payloads that crashed handlers before (issue 10), always tried, then random ones.
+@example(kind="button", command="read", argument="²", prefix="page:0:#")
+@example(kind="button", command="read", argument="9" * 40, prefix="page:0:#")
+@example(kind="button", command="read", argument="²", prefix="topic:rm:")
+@example(kind="button", command="read", argument="1", prefix="full:")
+@example(kind="underscore", command="read", argument="9" * 30, prefix="")
+@example(kind="command", command="full", argument="1 " + "9" * 20, prefix="")
 @given(
     kind=st.sampled_from(["command", "underscore", "text", "button"]),
     command=COMMAND,
