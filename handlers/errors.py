@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.error import Forbidden, NetworkError, RetryAfter
+from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError
 
 from handlers.common import UsageError, reply
 from handlers.context import NewsContext
@@ -25,9 +25,12 @@ async def on_error(update: object, context: NewsContext) -> None:
         log.error("error outside an update: %r", error, exc_info=error)
         return
     if isinstance(error, UsageError):
-        if update.callback_query is not None:
-            await update.callback_query.answer()
-        await reply(update, str(error))
+        try:
+            if update.callback_query is not None:
+                await update.callback_query.answer()
+            await reply(update, str(error))
+        except TelegramError as failed:  # never raise from the error handler
+            log.warning("could not answer update %s: %s", update.update_id, failed)
         return
     if isinstance(error, Forbidden | RetryAfter):
         # The chat blocked us, or its flood limit holds: replying again would fail too.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import re
 from dataclasses import dataclass, replace
@@ -16,7 +18,7 @@ from handlers.common import (
     reply_all,
     story_id_arg,
 )
-from handlers.context import NewsContext
+from handlers.context import LongReplies, NewsContext
 from handlers.render import (
     MAX_MESSAGE,
     bullets,
@@ -185,50 +187,62 @@ def full_parts(story: Story) -> list[list[str]]:
     """The full text of `story` as messages (numbered (1/12) when several), grouped
     FULL_MESSAGES at a time: part 1 is the first group."""
     title = f"<b>{esc(clip(story.title, 300))}</b>"
-    body = story.body or ("(This story has no text.)",)
-    messages = split_text(title, body, limit=MAX_MESSAGE - _FULL_FOOTER)
-    return [messages[i : i + FULL_MESSAGES] for i in range(0, len(messages), FULL_MESSAGES)]
+    messages = _full_messages(title, story.body or ("(This story has no text.)",))
+    return [list(messages[i : i + FULL_MESSAGES]) for i in range(0, len(messages), FULL_MESSAGES)]
+
+
+@functools.lru_cache(maxsize=8)
+def _full_messages(title_html: str, body: tuple[str, ...]) -> tuple[str, ...]:
+    # Reading a long story part by part splits it once, not once per part.
+    return tuple(split_text(title_html, body, limit=MAX_MESSAGE - _FULL_FOOTER))
 
 
 async def start_full(update: Update, context: NewsContext, story: Story, part: int) -> None:
     """Send one part of the full text in the background (a chat's own pace is one message
-    a second, and its next updates need not wait for all of them); a part already on its
-    way to this chat is not sent twice, however often Full text is tapped."""
+    a second, and its next updates need not wait for all of them); parts asked for one
+    after another arrive in that order, and a part already on its way to this chat is not
+    sent twice, however often Full text is tapped."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    key = (chat.id, story.id, part)
+    replies = context.bot_data.long_replies
+    if key in replies.pending:
+        if update.callback_query is None:
+            await reply(update, f"Story {story.id} is on its way: its messages follow.")
+        return
     parts = full_parts(story)
     if part > len(parts):
         raise UsageError(
             f"Story {story.id} has {len(parts)} {'part' if len(parts) == 1 else 'parts'}: "
             f"/full_{story.id} starts from the beginning."
         )
-    chat = update.effective_chat
-    if chat is None:
-        return
-    key = (chat.id, story.id, part)
-    sending = context.bot_data.sending_full
-    if key in sending:
-        if update.callback_query is None:
-            await reply(update, f"Story {story.id} is on its way: its messages follow.")
-        return
     messages = parts[part - 1]
     if part < len(parts):
         footer = f"<i>Part {part} of {len(parts)}.</i> Next: /full_{story.id}_{part + 1}"
         if story.url:
             footer += " · " + link(story.url, "the original")
         messages = [*messages[:-1], f"{messages[-1]}\n\n{footer}"]
-    sending.add(key)
-    context.application.create_task(_send_full(update, messages, sending, key), update=update)
+    replies.pending.add(key)
+    turn = replies.turn(chat.id)
+    context.application.create_task(
+        _send_full(update, messages, replies, key, turn), update=update
+    )
 
 
 async def _send_full(
     update: Update,
     messages: list[str],
-    sending: set[tuple[int, int, int]],
+    replies: LongReplies,
     key: tuple[int, int, int],
+    turn: asyncio.Lock,
 ) -> None:
     try:
-        await reply_all(update, messages)
+        async with turn:
+            await reply_all(update, messages)
     finally:
-        sending.discard(key)
+        replies.pending.discard(key)
+        replies.release(key[0])
 
 
 async def related(update: Update, context: NewsContext) -> None:
@@ -309,12 +323,16 @@ async def story_button(update: Update, context: NewsContext) -> None:
         # A card sent through inline mode lives in someone else's chat: answer here.
         await query.answer(f"Open /read_{button.story_id} in a chat with me.", show_alert=True)
         return
+    action = button.action
+    pending = context.bot_data.long_replies.pending
+    if action == "full" and (update.effective_chat.id, button.story_id, 1) in pending:
+        await query.answer("The full text is on its way.")
+        return
     try:
         story = await context.store.story(button.story_id)
     except NotFoundError:
         await query.answer("That story is no longer available.", show_alert=True)
         return
-    action = button.action
     if action == "full":
         await query.answer("Sending the full text…")
         await start_full(update, context, story, 1)
