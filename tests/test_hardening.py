@@ -24,6 +24,7 @@ from storage.models import StoryHead
 from tests.chat import Reader
 from tests.conftest import ADMIN_ID
 from tests.fakes.botapi import FakeBotAPI, retry_after, server_error
+from tests.test_cli import newsbot
 
 SORRY_WORDS = "something went wrong"
 
@@ -370,7 +371,7 @@ async def test_timezone_still_takes_region_zones(bot: Any, botapi: FakeBotAPI) -
 
 
 async def test_stats_count_interrupted_alerts_as_unknown(
-    bot: Any, botapi: FakeBotAPI, db_path: Path
+    bot: Any, botapi: FakeBotAPI, db_path: Path, tmp_path: Path
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
@@ -389,3 +390,6 @@ async def test_stats_count_interrupted_alerts_as_unknown(
     stats = await Reader(botapi, ADMIN_ID).ask("/stats")
     assert "alerts unknown (interrupted while sending" in stats
     assert "alerts failed: 0" in stats
+    printed = await asyncio.to_thread(newsbot, tmp_path, "stats", NEWSBOT_DB=str(db_path))
+    assert "alerts_failed: 0\n" in printed.stdout
+    assert "alerts_unknown: 1 (interrupted while sending" in printed.stdout
