@@ -177,7 +177,7 @@ def test_parse_html(markup: str, text: str, entities: list[tuple[str, int, int]]
         # A quote that ends an attribute early: injected attributes, unbalanced quotes.
         ('<a href="https://x.example/"onclick="y">t</a>', 'Unsupported attribute "onclick"'),
         ('<a href="https://x.example/"x">t</a>', 'Unsupported attribute "x"'),
-        ("<b class=x>t</b>", 'Unsupported attribute "class" in tag "b"'),
+        ("<b class=x>t</b>", 'Unsupported attribute "class" in the tag "b"'),
         ("<script>t</script>", 'Unsupported start tag "script"'),
     ],
 )
