@@ -28,6 +28,7 @@ from news.fetch import Fetcher
 from news.opml import OpmlError, OpmlFeed, parse_opml, write_opml
 from news.urls import canonical_url, is_http_url
 from storage import NotFoundError, Store
+from storage.alerts import STAT_NOTES
 from storage.base import UnusableDatabase, database_problem
 from storage.models import Feed
 
@@ -304,7 +305,8 @@ async def stats_command(settings: Settings) -> int:
     store = await Store.open(settings.db_path)
     try:
         for name, value in (await store.stats()).items():
-            print(f"{name}: {value}")
+            note = STAT_NOTES.get(name)
+            print(f"{name}: {value}" + (f" ({note})" if note else ""))
     finally:
         await store.close()
     return 0

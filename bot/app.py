@@ -3,19 +3,21 @@ and its start-up and shutdown."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.ext import Application, ContextTypes, Defaults
+from telegram.ext import Application, BaseUpdateProcessor, ContextTypes, Defaults
 from telegram.request import BaseRequest
 
 import handlers
 from bot.config import Settings
-from bot.delivery import AlertRateLimiter
+from bot.delivery import ChatRateLimiter
 from bot.jobs import schedule_jobs
 from bot.related import RelatedStories
 from handlers.context import BotData, NewsApp, NewsContext
@@ -25,6 +27,68 @@ log = logging.getLogger(__name__)
 
 # Placeholder token for transports that never reach Telegram (the terminal chat).
 OFFLINE_TOKEN = "1:offline"
+
+# How many updates are handled at once, across chats; more wait their turn.
+MAX_CONCURRENT_UPDATES = 64
+# How many may wait (queued behind their chat, or for a free handler) before PTB stops
+# taking updates from the queue.
+_MAX_PENDING_UPDATES = 4096
+
+
+class ChatOrderedProcessor(BaseUpdateProcessor):
+    """Updates of different chats run concurrently (at most `running` at once), while each
+    chat's own updates run one after another, in the order they came: a reader reading a
+    long story never keeps another chat waiting, and a chat's commands never overtake each
+    other. (PTB's concurrent_updates(N) alone would run a chat's updates out of order.)"""
+
+    def __init__(self, running: int) -> None:
+        # PTB's own bound counts updates waiting for their chat too: keep it wide, and
+        # bound the updates actually running with our semaphore, taken in chat order.
+        super().__init__(max(running, _MAX_PENDING_UPDATES))
+        self._running = asyncio.Semaphore(running)
+        self._tails: dict[object, asyncio.Future[None]] = {}
+
+    async def initialize(self) -> None:
+        """Nothing to open."""
+
+    async def shutdown(self) -> None:
+        """Nothing to close."""
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Run `coroutine` after the updates of the same chat that came before it."""
+        key = _order_key(update)
+        if key is None:
+            async with self._running:
+                await coroutine
+            return
+        previous = self._tails.get(key)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._tails[key] = done
+        started = False
+        try:
+            if previous is not None:
+                await asyncio.shield(previous)
+            async with self._running:
+                started = True
+                await coroutine
+        finally:
+            if not started and inspect.iscoroutine(coroutine):
+                coroutine.close()  # cancelled while waiting its turn (shutting down)
+            done.set_result(None)
+            if self._tails.get(key) is done:
+                del self._tails[key]
+
+
+def _order_key(update: object) -> object | None:
+    """What an update keeps its order within: its chat, else its user (inline queries,
+    buttons on inline messages); None for anything else."""
+    if not isinstance(update, Update):
+        return None
+    if update.effective_chat is not None:
+        return ("chat", update.effective_chat.id)
+    if update.effective_user is not None:
+        return ("user", update.effective_user.id)
+    return None
 
 
 def build_application(
@@ -58,9 +122,11 @@ def build_application(
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
     if rate_limits:
-        # Replies may wait out one RetryAfter instead of failing; alert delivery handles
-        # its own (AlertRateLimiter is AIORateLimiter plus that opt-out).
-        builder = builder.rate_limiter(AlertRateLimiter(max_retries=2))
+        # Replies and alerts share each chat's limits; a RetryAfter pauses only its chat
+        # (replies wait it out, alert delivery requeues on its own).
+        builder = builder.rate_limiter(ChatRateLimiter(max_retries=2))
+    # Updates of different chats are answered concurrently, each chat's in order.
+    builder = builder.concurrent_updates(ChatOrderedProcessor(MAX_CONCURRENT_UPDATES))
     app: NewsApp = builder.build()
     app.bot_data.admin_ids = settings.admin_ids
     app.bot_data.extras["settings"] = settings

@@ -5,13 +5,13 @@ order, at most one per chat and only as many as the limits allow right now, mark
 'sending' under this process's claim token, sends them concurrently, and records how each
 send ended in batches. Limits are kept on our side, counted from when Telegram's answer
 came back, so they hold at Telegram's end too: at most 30 sends in any second overall, one
-a second per chat, 20 a minute per group. PTB's AIORateLimiter (bot/app.py) still applies
-its own 30/s and 20/min on top; it never has to hold a send back for long.
+a second per chat, 20 a minute per group. The bot's ChatRateLimiter (bot/app.py) keeps the
+same limits for replies and alerts together; it rarely has to hold an alert back.
 
 What a failed send does:
 - RetryAfter: the alert goes back to the queue for `retry_after` seconds, and all alert
-  sending pauses that long; the attempt does not count. PTB does not retry or pause for it
-  too (see `AlertRateLimiter`).
+  sending pauses that long; the attempt does not count. The rate limiter does not retry
+  it too (see `ChatRateLimiter`, NO_RETRY).
 - Forbidden (blocked, kicked), "chat not found": the chat becomes inactive and its queued
   alerts are skipped; /start or adding the bot again resumes it.
 - ChatMigrated: the chat's topics, settings and queued alerts move to the supergroup's id,
@@ -50,7 +50,7 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
-from telegram.ext import AIORateLimiter, ExtBot
+from telegram.ext import BaseRateLimiter, ExtBot
 
 from handlers.topics import alert_keyboard, alert_text, digest_messages, next_digest_at
 from storage.alerts import AlertOutcome, Chat, ClaimedAlert, OutcomeState
@@ -64,19 +64,56 @@ NO_RETRY = -1
 JSONResult = bool | dict[str, Any] | list[dict[str, Any]]
 
 
-class _HandBack(Exception):
-    """Carries a RetryAfter past AIORateLimiter's retry loop."""
-
-    def __init__(self, error: RetryAfter) -> None:
-        super().__init__(str(error))
-        self.error = error
+# Methods that post a message (and so count against a chat's flood limits) besides send*.
+_POSTING = frozenset({"copyMessage", "copyMessages", "forwardMessage", "forwardMessages"})
 
 
-class AlertRateLimiter(AIORateLimiter):
-    """PTB's AIORateLimiter (30/s overall, 20/min per group) that gives RetryAfter straight
-    back to a caller passing ``rate_limit_args=NO_RETRY``: AIORateLimiter reads a 0 as
-    "use the default" (``rate_limit_args or max_retries``), and would otherwise sleep and
-    pause every request on its own before our delivery pauses again."""
+def _posts(endpoint: str) -> bool:
+    return endpoint in _POSTING or (endpoint.startswith("send") and endpoint != "sendChatAction")
+
+
+@dataclass
+class _ChatPace:
+    """One chat's turn: its sends in order, and when it may next be sent to."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    ready_at: float = 0.0  # monotonic; after a RetryAfter, the end of the pause
+    answered: deque[float] = field(default_factory=deque)  # groups: the last minute's sends
+
+
+class ChatRateLimiter(BaseRateLimiter[int]):
+    """Telegram's limits kept per chat, for replies and alerts alike: at most one message a
+    second to a chat (counted from when Telegram answered the previous one, so it holds at
+    Telegram's end), 20 a minute to a group, 30 a second overall. A RetryAfter pauses only
+    the chat it came from: that chat's sends wait it out (up to `max_retries` times) while
+    every other chat goes on. PTB's AIORateLimiter has no per-private-chat limit and pauses
+    every request on a RetryAfter.
+
+    A caller passing ``rate_limit_args=NO_RETRY`` (alert delivery, which requeues on its
+    own) gets a RetryAfter straight back; the chat's pause is still recorded."""
+
+    def __init__(
+        self,
+        *,
+        per_second: int = 30,
+        chat_interval: float = 1.0,
+        group_per_minute: int = 20,
+        max_retries: int = 2,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._per_second = per_second
+        self._chat_interval = chat_interval
+        self._group_per_minute = group_per_minute
+        self._max_retries = max_retries
+        self._monotonic = monotonic
+        self._paces: dict[int | str, _ChatPace] = {}
+        self._started: deque[float] = deque()  # the last second's sends, overall
+
+    async def initialize(self) -> None:
+        """Nothing to open."""
+
+    async def shutdown(self) -> None:
+        """Nothing to close."""
 
     async def process_request(
         self,
@@ -87,22 +124,82 @@ class AlertRateLimiter(AIORateLimiter):
         data: dict[str, Any],
         rate_limit_args: int | None,
     ) -> JSONResult:
-        """Rate-limit one request; with NO_RETRY, one attempt whose RetryAfter is raised."""
-        if rate_limit_args != NO_RETRY:
-            return await super().process_request(
-                callback, args, kwargs, endpoint, data, rate_limit_args
-            )
+        """Send one request in its chat's turn; wait out a RetryAfter for that chat only."""
+        chat = _chat_key(data.get("chat_id"))
+        if chat is None or not _posts(endpoint):
+            # Edits, callback answers, getChatMember...: not messages, never held back.
+            return await callback(*args, **kwargs)
+        retries = 0 if rate_limit_args == NO_RETRY else (rate_limit_args or self._max_retries)
+        pace = self._pace(chat)
+        async with pace.lock:
+            attempt = 0
+            while True:
+                await self._turn(pace, group=_is_group(chat))
+                try:
+                    return await callback(*args, **kwargs)
+                except RetryAfter as error:
+                    pause = retry_seconds(error)
+                    pace.ready_at = max(pace.ready_at, self._monotonic() + pause)
+                    if attempt >= retries:
+                        raise
+                    attempt += 1
+                    log.info("chat %s: flood limit, its sends wait %.1f s", chat, pause)
+                finally:
+                    answered = self._monotonic()
+                    pace.ready_at = max(pace.ready_at, answered + self._chat_interval)
+                    if _is_group(chat):
+                        pace.answered.append(answered)
 
-        async def once(*call_args: Any, **call_kwargs: Any) -> JSONResult:
-            try:
-                return await callback(*call_args, **call_kwargs)
-            except RetryAfter as error:
-                raise _HandBack(error) from error
+    def _pace(self, chat: int | str) -> _ChatPace:
+        pace = self._paces.get(chat)
+        if pace is None:
+            if len(self._paces) > 4096:
+                self._forget_idle()
+            pace = self._paces[chat] = _ChatPace()
+        return pace
 
-        try:
-            return await super().process_request(once, args, kwargs, endpoint, data, None)
-        except _HandBack as handed:
-            raise handed.error from None
+    def _forget_idle(self) -> None:
+        """Drop the turns of chats nobody sent to for a minute (their limits have lapsed)."""
+        horizon = self._monotonic() - 60.0
+        for chat, pace in list(self._paces.items()):
+            recent = pace.answered[-1] if pace.answered else 0.0
+            if not pace.lock.locked() and pace.ready_at < horizon and recent < horizon:
+                del self._paces[chat]
+
+    async def _turn(self, pace: _ChatPace, *, group: bool) -> None:
+        """Wait until this chat, and the bot overall, may send again."""
+        while True:
+            now = self._monotonic()
+            wait = pace.ready_at - now
+            if group:
+                while pace.answered and pace.answered[0] <= now - 60.0:
+                    pace.answered.popleft()
+                if len(pace.answered) >= self._group_per_minute:
+                    wait = max(wait, pace.answered[0] + 60.0 - now)
+            started = self._started
+            # Counted from when sends start: alert delivery, the bulk sender, keeps the
+            # overall limit from Telegram's answers itself, so this only guards replies.
+            while started and started[0] <= now - 1.0:
+                started.popleft()
+            if len(started) >= self._per_second:
+                wait = max(wait, started[0] + 1.0 - now)
+            if wait <= 0:
+                started.append(now)
+                return
+            await asyncio.sleep(wait)
+
+
+def _chat_key(value: Any) -> int | str | None:
+    if value is None:
+        return None
+    with contextlib.suppress(ValueError, TypeError):
+        return int(value)
+    return str(value)
+
+
+def _is_group(chat: int | str) -> bool:
+    # Negative ids are groups and channels; a "@name" is a public supergroup or channel.
+    return isinstance(chat, str) or chat < 0
 
 
 def retry_seconds(error: RetryAfter) -> float:
@@ -324,7 +421,7 @@ class Delivery:
         self._monotonic = monotonic
         # Only our own limiter understands NO_RETRY; without one, PTB refuses the argument.
         self._send_kwargs: dict[str, Any] = (
-            {"rate_limit_args": NO_RETRY} if isinstance(bot.rate_limiter, AlertRateLimiter) else {}
+            {"rate_limit_args": NO_RETRY} if isinstance(bot.rate_limiter, ChatRateLimiter) else {}
         )
         # Claim in batches when nothing paces us: a claim is a write transaction.
         self._min_claim = 1 if self.config.limits else max(1, self.pacer.capacity // 2)

@@ -18,6 +18,7 @@ from telegram.ext import (
 
 from handlers import admin, search, stories, topics
 from handlers import help as help_handlers
+from handlers.common import BUTTON_EXPIRED
 from handlers.context import NewsApp, NewsContext
 from handlers.errors import on_error
 
@@ -71,11 +72,13 @@ COMMANDS: tuple[Command, ...] = (
     Command("stats", admin.stats, "Counts (admins only)", "/stats", menu=False, help=False),
 )
 
-# Buttons: callback data "<action>:<args>" -> handler.
-BUTTONS: tuple[tuple[str, Callback], ...] = (
-    (r"^(summary|full|related|highlights):\d{1,12}$", stories.story_button),
-    (r"^page:\d{1,3}:.+", search.page_button),
-    (r"^topic:(rm|daily|instant):\d{1,12}$", topics.topic_button),
+# Buttons: one strict parser per kind of callback data -> its handler. A payload no parser
+# accepts (forged, or from an older version) gets the "expired" answer.
+ButtonParser = Callable[[object], object | None]
+BUTTONS: tuple[tuple[ButtonParser, Callback], ...] = (
+    (stories.parse_story_button, stories.story_button),
+    (search.parse_page_button, search.page_button),
+    (topics.parse_topic_button, topics.topic_button),
 )
 
 
@@ -85,8 +88,11 @@ def menu() -> list[BotCommand]:
 
 
 def _underscore_pattern() -> re.Pattern[str]:
+    # Anything after the underscore is taken as the argument, so that `/read_99999999999999`
+    # or `/read_٣` hear "not a story number" rather than "unknown command"; `/full_12_2`
+    # carries a second argument (the part).
     names = "|".join(c.name for c in COMMANDS if c.story_arg)
-    return re.compile(rf"^/({names})_(\d{{1,12}})(?:@(\w+))?(?:\s|$)")
+    return re.compile(rf"^/({names})_([^\s@_]+)(?:_([^\s@]+))?(?:@(\w+))?(?:\s|$)")
 
 
 _UNDERSCORE = _underscore_pattern()
@@ -100,17 +106,22 @@ async def underscore_command(update: Update, context: NewsContext) -> None:
     assert message.text is not None
     match = _UNDERSCORE.match(message.text)
     assert match is not None
-    name, story_id, target = match.groups()
+    name, story_id, part, target = match.groups()
     if target and target.lower() != (context.bot.username or "").lower():
         return  # addressed to another bot in the group
-    context.args = [story_id]
+    context.args = [story_id, *([part] if part else []), *message.text[match.end() :].split()]
     await _BY_NAME[name].callback(update, context)
 
 
 async def stale_button(update: Update, context: NewsContext) -> None:
-    """Answer a button whose data we no longer understand (from an older version)."""
+    """Answer a button whose data we do not understand (forged, or from an older version)."""
     assert update.callback_query is not None
-    await update.callback_query.answer("This button no longer works: type /help.")
+    await update.callback_query.answer(BUTTON_EXPIRED)
+
+
+def _accepts(parser: ButtonParser) -> Callable[[object], bool]:
+    """A CallbackQueryHandler pattern: the data is one `parser` accepts."""
+    return lambda data: parser(data) is not None
 
 
 def register(app: NewsApp) -> None:
@@ -118,14 +129,23 @@ def register(app: NewsApp) -> None:
     for command in COMMANDS:
         app.add_handler(CommandHandler(command.name, command.callback))
     app.add_handler(MessageHandler(filters.Regex(_UNDERSCORE), underscore_command))
-    for pattern, callback in BUTTONS:
-        app.add_handler(CallbackQueryHandler(callback, pattern=pattern))
+    for parser, callback in BUTTONS:
+        app.add_handler(CallbackQueryHandler(callback, pattern=_accepts(parser)))
     app.add_handler(CallbackQueryHandler(stale_button))
     app.add_handler(ChatMemberHandler(topics.bot_membership, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(MessageHandler(filters.COMMAND, help_handlers.unknown_command))
     app.add_handler(
         MessageHandler(
             filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE, search.search_text
+        )
+    )
+    # Nothing a reader sends goes unanswered: a captioned command anywhere, and any other
+    # sticker, photo, voice message or location in a private chat.
+    app.add_handler(MessageHandler(filters.CaptionRegex(r"^/"), help_handlers.media))
+    app.add_handler(
+        MessageHandler(
+            filters.ChatType.PRIVATE & ~filters.TEXT & ~filters.StatusUpdate.ALL,
+            help_handlers.media,
         )
     )
     app.add_error_handler(on_error)

@@ -13,6 +13,7 @@ from handlers.context import NewsContext
 from handlers.render import esc, fit
 from news.urls import canonical_url, is_http_url
 from storage import NotFoundError
+from storage.alerts import STAT_NOTES
 from storage.models import Feed
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,11 @@ def require_admin(update: Update, context: NewsContext) -> None:
 
 def stats_text(counts: dict[str, int]) -> str:
     """The /stats message."""
-    lines = [f"{esc(name.replace('_', ' '))}: <b>{value:,}</b>" for name, value in counts.items()]
+    lines = []
+    for name, value in counts.items():
+        note = STAT_NOTES.get(name)
+        shown = esc(name.replace("_", " ")) + (f" <i>({esc(note)})</i>" if note else "")
+        lines.append(f"{shown}: <b>{value:,}</b>")
     return "<b>newsbot stats</b>\n\n" + "\n".join(lines)
 
 

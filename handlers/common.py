@@ -10,7 +10,18 @@ from handlers.context import NewsContext
 from handlers.render import MAX_MESSAGE
 
 # A story id is a short integer; anything longer is not one of ours.
-_MAX_ID_DIGITS = 12
+MAX_ID_DIGITS = 12
+
+# The answer to a button whose data is not one we made (forged, or from an older version).
+BUTTON_EXPIRED = "This button has expired: type /help."
+
+
+def ascii_int(raw: str, max_digits: int = MAX_ID_DIGITS) -> int | None:
+    """`raw` as a number when it is 1 to `max_digits` ASCII digits, else None: the one digit
+    rule of every command and button ("٣", "²" and "12abc" are not numbers here)."""
+    if 1 <= len(raw) <= max_digits and raw.isascii() and raw.isdigit():
+        return int(raw)
+    return None
 
 
 class UsageError(Exception):
@@ -26,13 +37,13 @@ def story_id_arg(context: NewsContext, command: str) -> int:
             f"/{command} needs a story number, like {example}. "
             "Find stories with /latest or /search."
         )
-    raw = args[0].lstrip("#")
-    if not raw.isascii() or not raw.isdigit() or len(raw) > _MAX_ID_DIGITS or int(raw) == 0:
+    number = ascii_int(args[0].lstrip("#"))
+    if not number:
         raise UsageError(
             f"That is not a story number. Type {example}: the numbers appear after "
             "/read_ in /latest and /search."
         )
-    return int(raw)
+    return number
 
 
 async def reply(

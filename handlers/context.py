@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +19,28 @@ CLOCK = "clock"
 
 
 @dataclass
+class LongReplies:
+    """Full texts on their way to chats, sent in the background one after another per
+    chat, and what each carries: (chat, story, part) pending, so a second tap does not send
+    it again."""
+
+    pending: set[tuple[int, int, int]] = field(default_factory=set)
+    turns: dict[int, asyncio.Lock] = field(default_factory=dict)
+
+    def turn(self, chat_id: int) -> asyncio.Lock:
+        """The chat's lock: its long replies take it in the order they were asked for."""
+        lock = self.turns.get(chat_id)
+        if lock is None:
+            lock = self.turns[chat_id] = asyncio.Lock()
+        return lock
+
+    def release(self, chat_id: int) -> None:
+        """Forget the chat's lock once none of its long replies is pending."""
+        if not any(pending[0] == chat_id for pending in self.pending):
+            self.turns.pop(chat_id, None)
+
+
+@dataclass
 class BotData:
     """Long-lived resources, opened in post_init and closed in post_shutdown."""
 
@@ -25,6 +48,7 @@ class BotData:
     fetcher: Fetcher | None = None  # feeds and pages; opened by `newsbot run` only
     related: RelatedStories | None = None  # the related-stories index, opened with the store
     admin_ids: frozenset[int] = field(default_factory=frozenset)
+    long_replies: LongReplies = field(default_factory=LongReplies)
     extras: dict[str, Any] = field(default_factory=dict)
 
     def now(self) -> datetime:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.error import Forbidden, NetworkError, RetryAfter
+from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError
 
 from handlers.common import UsageError, reply
 from handlers.context import NewsContext
@@ -25,15 +25,23 @@ async def on_error(update: object, context: NewsContext) -> None:
         log.error("error outside an update: %r", error, exc_info=error)
         return
     if isinstance(error, UsageError):
-        if update.callback_query is not None:
-            await update.callback_query.answer()
-        await reply(update, str(error))
+        try:
+            if update.callback_query is not None:
+                await update.callback_query.answer()
+            await reply(update, str(error))
+        except TelegramError as failed:  # never raise from the error handler
+            log.warning("could not answer update %s: %s", update.update_id, failed)
         return
-    if isinstance(error, Forbidden | RetryAfter | NetworkError):
-        # Telegram refused or could not take our reply: replying again would fail too.
+    if isinstance(error, Forbidden | RetryAfter):
+        # The chat blocked us, or its flood limit holds: replying again would fail too.
         log.warning("could not answer update %s: %s", update.update_id, error)
         return
-    log.error("error while handling update %s", update.update_id, exc_info=error)
+    if isinstance(error, NetworkError):
+        # A Telegram call failed (a 5xx, a timeout, a refused message): the reader still
+        # hears that something went wrong, if Telegram takes that one.
+        log.warning("Telegram failed while answering update %s: %s", update.update_id, error)
+    else:
+        log.error("error while handling update %s", update.update_id, exc_info=error)
     try:
         if update.callback_query is not None:
             await update.callback_query.answer()

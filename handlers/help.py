@@ -11,7 +11,7 @@ from handlers.context import NewsContext
 from handlers.render import esc
 from handlers.stories import show_story
 
-_DEEP_LINK = re.compile(r"^read_(\d{1,12})$")
+_DEEP_LINK = re.compile(r"read_([0-9]{1,12})")
 
 INTRO = (
     "<b>newsbot</b> brings the newsroom's stories into this chat: the latest news, search, "
@@ -41,7 +41,7 @@ async def start(update: Update, context: NewsContext) -> None:
             update, "Welcome back! Alerts for this chat's topics are on again: /subscriptions"
         )
     args = context.args or []
-    if args and (match := _DEEP_LINK.match(args[0])):
+    if args and (match := _DEEP_LINK.fullmatch(args[0])) and int(match.group(1)):
         await show_story(update, context, int(match.group(1)))
         return
     await reply(update, help_text())
@@ -71,3 +71,27 @@ async def unknown_command(update: Update, context: NewsContext) -> None:
         f"I don't know the command {esc(shown)}. Type /help for the list of commands, or "
         "just type words to search.",
     )
+
+
+MEDIA_REPLY = (
+    "I read text only: commands like /latest or /read_12, or a few words to search for. "
+    "/help lists everything I can do."
+)
+
+
+async def media(update: Update, context: NewsContext) -> None:
+    """Answer a sticker, photo, voice message, location... in a private chat with what the
+    bot understands; a caption that is a command is asked for again as text."""
+    message = update.effective_message
+    if message is None:
+        return
+    caption = (message.caption or "").strip()
+    if caption.startswith("/"):
+        command = esc(caption.split()[0][:40])
+        await reply(
+            update,
+            f"I read commands only in text messages: send {command} on its own, without "
+            "the picture or file.",
+        )
+        return
+    await reply(update, MEDIA_REPLY)

@@ -1,7 +1,8 @@
 """Pure text/HTML formatting of the bot's messages, and message splitting.
 
-Every piece of article or user text goes through `esc`; no message exceeds Telegram's
-4096 characters.
+Every piece of article or user text goes through `esc` (quotes included, so it is safe
+inside attributes too) and every URL in an attribute through `href`; no message exceeds
+Telegram's 4096 characters.
 """
 
 from __future__ import annotations
@@ -11,15 +12,45 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 
+from news.urls import is_http_url
 from storage.models import Story, StoryHead
 
 MAX_MESSAGE = 4096
+# A title in a list or card: long enough for any real headline, short enough that a
+# hostile 5,000-character one cannot push every other story out of the message.
+MAX_TITLE = 200
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 
 
 def esc(text: str) -> str:
-    """Escape text for Telegram's HTML parse mode."""
-    return html.escape(text, quote=False)
+    """Escape text for Telegram's HTML parse mode, quotes too (safe in attributes)."""
+    return html.escape(text, quote=True)
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` on one line, cut at a word to at most `limit` characters with "…"."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip() + "…"
+
+
+def href(url: str) -> str | None:
+    """`url` escaped for an `href="…"` attribute, or None when it is not an http(s) URL
+    (javascript:, data:, quotes or spaces that could end the attribute early)."""
+    if not is_http_url(url) or any(c.isspace() or c in "\"'<>`" for c in url):
+        return None
+    return esc(url)
+
+
+def link(url: str | None, text: str) -> str:
+    """`text` as a link to `url` when that is a safe http(s) URL, else as plain text."""
+    target = href(url) if url else None
+    return f'<a href="{target}">{esc(text)}</a>' if target else esc(text)
 
 
 def format_date(published: datetime | None, utc_offset: int | None, zone: str | None) -> str:
@@ -60,7 +91,7 @@ def story_list(heads: Sequence[StoryHead], *, start: int = 1) -> str:
     for number, head in enumerate(heads, start):
         meta = byline(head)
         meta = f"{meta} · /read_{head.id}" if meta else f"/read_{head.id}"
-        lines.append(f"{number}. <b>{esc(head.title)}</b>\n{meta}")
+        lines.append(f"{number}. <b>{esc(clip(head.title, MAX_TITLE))}</b>\n{meta}")
     return "\n\n".join(lines)
 
 
@@ -71,7 +102,7 @@ def bullets(items: Sequence[str]) -> str:
 
 def story_card(story: Story) -> str:
     """The /read card: title, source, date, author, place, highlights, commands."""
-    parts = [f"<b>{esc(story.title)}</b>"]
+    parts = [f"<b>{esc(clip(story.title, MAX_TITLE * 2))}</b>"]
     meta = byline(story.head)
     if meta:
         parts.append(meta)
@@ -87,16 +118,37 @@ def story_card(story: Story) -> str:
 
 
 def fit(body_html: str, footer_html: str = "") -> str:
-    """Join body and footer, shortening the body's last lines when over the limit."""
+    """Join body and footer within Telegram's limit: whole blocks (paragraphs or list items,
+    separated by a blank line) are kept from the start while they fit. Lines are never
+    cut, so no tag is split: a line too long for any message is left out, and a block
+    holding one keeps its other lines; "…" marks what was left out."""
     text = f"{body_html}\n\n{footer_html}" if footer_html else body_html
     if len(text) <= MAX_MESSAGE:
         return text
-    room = MAX_MESSAGE - len(footer_html) - 4
-    lines = body_html.split("\n")
-    while lines and len("\n".join(lines)) + 1 > room:
-        lines.pop()
-    kept = "\n".join(lines) + "\n…"
-    return f"{kept}\n\n{footer_html}" if footer_html else kept
+    room = MAX_MESSAGE - len(footer_html) - 8  # "\n…" and the separators
+    kept: list[str] = []
+    size = 0
+    for block in body_html.split("\n\n"):
+        if len(block) > room:
+            # Longer than any message: its lines that could ever fit, as far as they go.
+            lines = [line for line in block.split("\n") if len(line) < room // 2]
+            partial: list[str] = []
+            for line in lines:
+                if size + len("\n".join([*partial, line])) + 2 > room:
+                    break
+                partial.append(line)
+            if partial:
+                kept.append("\n".join(partial))
+                size += len(kept[-1]) + 2
+            if len(partial) < len(lines):
+                break
+            continue
+        if size + len(block) + 2 > room:
+            break
+        kept.append(block)
+        size += len(block) + 2
+    body = "\n\n".join(kept) + "\n…" if kept else "…"
+    return f"{body}\n\n{footer_html}" if footer_html else body
 
 
 def split_text(title_html: str, paragraphs: Sequence[str], limit: int = MAX_MESSAGE) -> list[str]:

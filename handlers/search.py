@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from handlers.common import UsageError, reply
+from handlers.common import BUTTON_EXPIRED, UsageError, ascii_int, reply
 from handlers.context import NewsContext
 from handlers.render import esc, fit, story_list
 from news.query import QueryError, parse_query
@@ -35,7 +38,7 @@ def results_text(display: str, page: SearchPage) -> str:
 
 def paging_keyboard(key: str, page: SearchPage) -> InlineKeyboardMarkup | None:
     """‹ Previous / Next › buttons, when there is somewhere to go. `key` names the query:
-    the query text itself, or `#ID` of a saved one (see `query_key`)."""
+    the query text itself, or `#TOKEN` of a saved one (see `query_key`)."""
     buttons = []
     if page.page > 0:
         buttons.append(
@@ -46,21 +49,63 @@ def paging_keyboard(key: str, page: SearchPage) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup([buttons]) if buttons else None
 
 
-async def query_key(context: NewsContext, text: str) -> str:
+# A saved search's token as secrets.token_urlsafe writes it (see Store.save_search).
+_TOKEN = re.compile(r"#[A-Za-z0-9_-]{16,43}")
+_PAGE = re.compile(r"page:([0-9]{1,3}):([^\n]+)")
+
+
+@dataclass(frozen=True, slots=True)
+class PageButton:
+    """A parsed paging button: the page wanted and the key naming its query."""
+
+    page: int
+    key: str
+
+
+def parse_page_button(data: object) -> PageButton | None:
+    """The paging button `data` names, or None for anything we did not make: a page out
+    of range, non-ASCII digits, a saved-search key that is not a token."""
+    if not isinstance(data, str):
+        return None
+    match = _PAGE.fullmatch(data)
+    if match is None:
+        return None
+    number = ascii_int(match.group(1), 3)
+    key = match.group(2)
+    if number is None or number >= MAX_PAGE:
+        return None
+    if key.startswith("#") and _TOKEN.fullmatch(key) is None:
+        return None
+    return PageButton(number, key)
+
+
+async def query_key(update: Update, context: NewsContext, text: str) -> str:
     """How paging buttons name a query: the text itself when it fits in Telegram's 64 bytes
-    of callback data (most do, and then searching writes nothing), else `#ID` of a saved
-    copy."""
+    of callback data (most do, and then searching writes nothing), else `#TOKEN` of a copy
+    saved for this chat."""
     text = " ".join(text.split())
     if not text.startswith("#") and len(f"page:{MAX_PAGE}:{text}".encode()) <= CALLBACK_BYTES:
         return text
-    return f"#{await context.store.save_query(text)}"
+    chat = update.effective_chat
+    user = update.effective_user
+    token = await context.store.save_search(
+        text,
+        chat_id=chat.id if chat is not None else 0,
+        user_id=user.id if user is not None else None,
+        now=context.bot_data.now(),
+    )
+    return f"#{token}"
 
 
-async def query_text(context: NewsContext, key: str) -> str:
-    """The query a paging button names (NotFoundError for an unknown saved id)."""
-    if key.startswith("#") and key[1:].isdigit():
-        return await context.store.saved_query(int(key[1:]))
-    return key
+async def query_text(update: Update, context: NewsContext, key: str) -> str:
+    """The query a paging button names (NotFoundError for a saved search that is unknown,
+    forgotten or another chat's)."""
+    if not key.startswith("#"):
+        return key
+    chat = update.effective_chat
+    if chat is None:
+        raise NotFoundError("saved searches belong to a chat")
+    return await context.store.saved_search(key[1:], chat_id=chat.id)
 
 
 async def run_search(update: Update, context: NewsContext, text: str) -> None:
@@ -72,7 +117,7 @@ async def run_search(update: Update, context: NewsContext, text: str) -> None:
     page = await context.store.search(query, page=0, per_page=PER_PAGE)
     keyboard = None
     if page.has_next:
-        keyboard = paging_keyboard(await query_key(context, text), page)
+        keyboard = paging_keyboard(await query_key(update, context, text), page)
     await reply(update, results_text(query.display, page), keyboard)
 
 
@@ -96,16 +141,17 @@ async def page_button(update: Update, context: NewsContext) -> None:
     """Show another page of a search, editing the results message in place."""
     callback = update.callback_query
     assert callback is not None
-    assert callback.data is not None
-    _, raw_page, key = callback.data.split(":", 2)
+    button = parse_page_button(callback.data)
+    if button is None:
+        await callback.answer(BUTTON_EXPIRED)
+        return
     try:
-        query = parse_query(await query_text(context, key))
+        query = parse_query(await query_text(update, context, button.key))
     except (NotFoundError, QueryError):
         await callback.answer("That search has expired: search again.", show_alert=True)
         return
-    number = min(int(raw_page), MAX_PAGE)
-    page = await context.store.search(query, page=number, per_page=PER_PAGE)
+    page = await context.store.search(query, page=button.page, per_page=PER_PAGE)
     await callback.answer()
     await callback.edit_message_text(
-        results_text(query.display, page), reply_markup=paging_keyboard(key, page)
+        results_text(query.display, page), reply_markup=paging_keyboard(button.key, page)
     )

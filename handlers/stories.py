@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
-from dataclasses import replace
+import re
+from dataclasses import dataclass, replace
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from handlers.common import UsageError, reply, reply_all, story_id_arg
-from handlers.context import NewsContext
-from handlers.render import bullets, esc, fit, split_text, story_card, story_list
+from handlers.common import (
+    BUTTON_EXPIRED,
+    UsageError,
+    ascii_int,
+    reply,
+    reply_all,
+    story_id_arg,
+)
+from handlers.context import LongReplies, NewsContext
+from handlers.render import (
+    MAX_MESSAGE,
+    bullets,
+    clip,
+    esc,
+    fit,
+    link,
+    split_text,
+    story_card,
+    story_list,
+)
 from news.summarize import highlights as generate_highlights
 from news.summarize import summarize
 from news.urls import is_http_url
@@ -20,6 +40,11 @@ log = logging.getLogger(__name__)
 LATEST_DEFAULT = 5
 LATEST_MAX = 20
 RELATED_SIMILAR = 5
+# /full sends at most this many messages at a time, then names the command for the next
+# ones: a 200,000-character story must not hold a chat (and Telegram's limits) for minutes.
+FULL_MESSAGES = 5
+# Room kept in each /full message for the "next part" footer.
+_FULL_FOOTER = 200
 
 
 def story_keyboard(story: Story) -> InlineKeyboardMarkup:
@@ -142,15 +167,82 @@ async def send_summary(update: Update, context: NewsContext, story: Story) -> No
 
 
 async def full(update: Update, context: NewsContext) -> None:
-    """The whole text, split into several messages when long: /full ID."""
-    story = await load_story(context.store, story_id_arg(context, "full"))
-    await send_full(update, story)
+    """The whole text, FULL_MESSAGES messages at a time: /full ID [PART]."""
+    story_id = story_id_arg(context, "full")
+    args = context.args or []
+    part = 1
+    if len(args) > 1:
+        number = ascii_int(args[1], 4)
+        if not number:
+            raise UsageError(
+                f"/full takes the story number, then which part: <code>/full {story_id} 2</code>"
+                f" or /full_{story_id}_2."
+            )
+        part = number
+    story = await load_story(context.store, story_id)
+    await start_full(update, context, story, part)
 
 
-async def send_full(update: Update, story: Story) -> None:
-    """Send the full text of `story`."""
-    title = f"<b>{esc(story.title[:300])}</b>"
-    await reply_all(update, split_text(title, story.body or ("(This story has no text.)",)))
+def full_parts(story: Story) -> list[list[str]]:
+    """The full text of `story` as messages (numbered (1/12) when several), grouped
+    FULL_MESSAGES at a time: part 1 is the first group."""
+    title = f"<b>{esc(clip(story.title, 300))}</b>"
+    messages = _full_messages(title, story.body or ("(This story has no text.)",))
+    return [list(messages[i : i + FULL_MESSAGES]) for i in range(0, len(messages), FULL_MESSAGES)]
+
+
+@functools.lru_cache(maxsize=8)
+def _full_messages(title_html: str, body: tuple[str, ...]) -> tuple[str, ...]:
+    # Reading a long story part by part splits it once, not once per part.
+    return tuple(split_text(title_html, body, limit=MAX_MESSAGE - _FULL_FOOTER))
+
+
+async def start_full(update: Update, context: NewsContext, story: Story, part: int) -> None:
+    """Send one part of the full text in the background (a chat's own pace is one message
+    a second, and its next updates need not wait for all of them); parts asked for one
+    after another arrive in that order, and a part already on its way to this chat is not
+    sent twice, however often Full text is tapped."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    key = (chat.id, story.id, part)
+    replies = context.bot_data.long_replies
+    if key in replies.pending:
+        if update.callback_query is None:
+            await reply(update, f"Story {story.id} is on its way: its messages follow.")
+        return
+    parts = full_parts(story)
+    if part > len(parts):
+        raise UsageError(
+            f"Story {story.id} has {len(parts)} {'part' if len(parts) == 1 else 'parts'}: "
+            f"/full_{story.id} starts from the beginning."
+        )
+    messages = parts[part - 1]
+    if part < len(parts):
+        footer = f"<i>Part {part} of {len(parts)}.</i> Next: /full_{story.id}_{part + 1}"
+        if story.url:
+            footer += " · " + link(story.url, "the original")
+        messages = [*messages[:-1], f"{messages[-1]}\n\n{footer}"]
+    replies.pending.add(key)
+    turn = replies.turn(chat.id)
+    context.application.create_task(
+        _send_full(update, messages, replies, key, turn), update=update
+    )
+
+
+async def _send_full(
+    update: Update,
+    messages: list[str],
+    replies: LongReplies,
+    key: tuple[int, int, int],
+    turn: asyncio.Lock,
+) -> None:
+    try:
+        async with turn:
+            await reply_all(update, messages)
+    finally:
+        replies.pending.discard(key)
+        replies.release(key[0])
 
 
 async def related(update: Update, context: NewsContext) -> None:
@@ -199,23 +291,55 @@ async def similar_stories(context: NewsContext, story: Story) -> list[StoryHead]
     return [heads[i] for i in ids if i in heads]
 
 
+@dataclass(frozen=True, slots=True)
+class StoryButton:
+    """A parsed Summary / Full text / Related / Highlights button."""
+
+    action: str
+    story_id: int
+
+
+_STORY_BUTTON = re.compile(r"(summary|full|related|highlights):([0-9]{1,12})")
+
+
+def parse_story_button(data: object) -> StoryButton | None:
+    """The story button `data` names, or None for anything we did not make."""
+    match = _STORY_BUTTON.fullmatch(data) if isinstance(data, str) else None
+    story_id = ascii_int(match.group(2)) if match else None
+    if match is None or not story_id:
+        return None
+    return StoryButton(match.group(1), story_id)
+
+
 async def story_button(update: Update, context: NewsContext) -> None:
     """Answer the Summary / Full text / Related buttons under a story card."""
     query = update.callback_query
     assert query is not None
-    assert query.data is not None
-    action, _, raw_id = query.data.partition(":")
-    story_id = int(raw_id) if raw_id.isdigit() else 0
+    button = parse_story_button(query.data)
+    if button is None:
+        await query.answer(BUTTON_EXPIRED)
+        return
+    if update.effective_chat is None:
+        # A card sent through inline mode lives in someone else's chat: answer here.
+        await query.answer(f"Open /read_{button.story_id} in a chat with me.", show_alert=True)
+        return
+    action = button.action
+    pending = context.bot_data.long_replies.pending
+    if action == "full" and (update.effective_chat.id, button.story_id, 1) in pending:
+        await query.answer("The full text is on its way.")
+        return
     try:
-        story = await context.store.story(story_id)
+        story = await context.store.story(button.story_id)
     except NotFoundError:
         await query.answer("That story is no longer available.", show_alert=True)
+        return
+    if action == "full":
+        await query.answer("Sending the full text…")
+        await start_full(update, context, story, 1)
         return
     await query.answer()
     if action == "summary":
         await send_summary(update, context, story)
-    elif action == "full":
-        await send_full(update, story)
     elif action == "related":
         await send_related(update, context, story)
     elif action == "highlights":

@@ -8,13 +8,14 @@ import logging
 import re
 import zoneinfo
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatMemberStatus, ChatType
-from telegram.error import BadRequest
+from telegram.error import BadRequest, NetworkError, TimedOut
 
-from handlers.common import UsageError, reply
+from handlers.common import BUTTON_EXPIRED, UsageError, ascii_int, reply
 from handlers.context import NewsContext
 from handlers.render import MAX_MESSAGE, esc
 from news.query import QueryError, parse_query
@@ -53,9 +54,31 @@ _OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+\-−])\s*(\d{1,2})(?::?(\d{2}))?$", r
 _HHMM = re.compile(r"^(\d{1,2})[:.h](\d{2})$")
 
 
+# IANA's geographic areas: "Factory", "localtime", "posixrules" and the old aliases
+# ("US/Eastern", "EST5EDT") are files in the zone database but not a place's time.
+_REGIONS = frozenset(
+    {
+        "Africa",
+        "America",
+        "Antarctica",
+        "Arctic",
+        "Asia",
+        "Atlantic",
+        "Australia",
+        "Europe",
+        "Indian",
+        "Pacific",
+    }
+)
+
+
 @functools.cache
 def _zone_names() -> dict[str, str]:
-    return {name.lower(): name for name in zoneinfo.available_timezones()}
+    return {
+        name.lower(): name
+        for name in zoneinfo.available_timezones()
+        if name.partition("/")[0] in _REGIONS and "/" in name
+    }
 
 
 def parse_timezone(text: str) -> str | None:
@@ -255,7 +278,17 @@ async def may_change_topics(update: Update, context: NewsContext) -> bool:
         return message.sender_chat.id == chat.id
     if user is None:
         return False
-    member = await context.bot.get_chat_member(chat.id, user.id)
+    try:
+        member = await context.bot.get_chat_member(chat.id, user.id)
+    except (NetworkError, TimedOut) as error:
+        if isinstance(error, BadRequest):
+            raise
+        # Telegram could not say who is an admin right now (a 5xx, a timeout).
+        log.warning("getChatMember failed in chat %s: %s", chat.id, error)
+        raise UsageError(
+            "I could not check with Telegram whether you are an admin of this group. "
+            "Please try again in a minute."
+        ) from None
     return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
 
 
@@ -466,18 +499,46 @@ async def timezone_command(update: Update, context: NewsContext) -> None:
 # -- buttons ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class TopicButton:
+    """A parsed button under /subscriptions: remove a topic or switch its frequency."""
+
+    action: str  # rm, daily or instant
+    subscription_id: int
+
+
+_TOPIC_BUTTON = re.compile(r"topic:(rm|daily|instant):([0-9]{1,12})")
+
+
+def parse_topic_button(data: object) -> TopicButton | None:
+    """The topic button `data` names, or None for anything we did not make."""
+    match = _TOPIC_BUTTON.fullmatch(data) if isinstance(data, str) else None
+    number = ascii_int(match.group(2)) if match else None
+    if match is None or not number:
+        return None
+    return TopicButton(match.group(1), number)
+
+
 async def topic_button(update: Update, context: NewsContext) -> None:
     """The buttons under /subscriptions: remove a topic, or switch instant/daily."""
     query = update.callback_query
     assert query is not None
-    assert query.data is not None
-    _, action, raw_id = query.data.split(":")
-    if not await may_change_topics(update, context):
+    button = parse_topic_button(query.data)
+    if button is None or update.effective_chat is None:
+        # Forged, or pressed on an inline message, which belongs to no chat of ours.
+        await query.answer(BUTTON_EXPIRED)
+        return
+    action, sub_id = button.action, button.subscription_id
+    try:
+        allowed = await may_change_topics(update, context)
+    except UsageError as error:
+        await query.answer(_clip(str(error), 190), show_alert=True)
+        return
+    if not allowed:
         await query.answer(_GROUP_ADMINS_ONLY[:200], show_alert=True)
         return
     chat_id, chat_type, title = _chat_fields(update)
     store = context.store
-    sub_id = int(raw_id)
     if action == "rm":
         gone = await store.remove_subscription(chat_id, sub_id)
         note = f"Stopped: {gone.display}" if gone else "That topic was already removed."

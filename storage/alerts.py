@@ -39,6 +39,10 @@ AlertKind = Literal["instant", "digest"]
 OutcomeState = Literal["sent", "queued", "failed", "skipped"]
 
 MAX_TOPICS = 50
+# The error of an alert a killed process left 'sending' (see fail_stale_sending).
+INTERRUPTED = "interrupted while sending; not resent (at most once)"
+# What a stats count means when its name alone does not say it (`newsbot stats`, /stats).
+STAT_NOTES = {"alerts_unknown": "interrupted while sending: delivered or not, nobody knows"}
 # How many subscription versions the change log keeps; a process further behind reloads.
 _CHANGES_KEPT = 10_000
 # Ids per `IN (...)` list, well under SQLite's bound-parameter limit.
@@ -733,10 +737,9 @@ class AlertsStore(StoreBase):
         sent again (at most once). Returns how many."""
         async with self.transaction() as db:
             cursor = await db.execute(
-                """UPDATE alerts SET state = 'failed',
-                       error = 'interrupted while sending; not resent (at most once)'
+                """UPDATE alerts SET state = 'failed', error = ?
                    WHERE state = 'sending' AND claimed_at < ?""",
-                (_ts(before),),
+                (INTERRUPTED, _ts(before)),
             )
         if cursor.rowcount:
             log.warning("%d alerts were interrupted mid-send and are not resent", cursor.rowcount)
@@ -777,6 +780,14 @@ class AlertsStore(StoreBase):
         """Counts for `newsbot stats`: chats, subscriptions, queued/sent/failed alerts."""
         chats = dict(await self._all("SELECT active, count(*) FROM chats GROUP BY active"))
         states = dict(await self._all("SELECT state, count(*) FROM alerts GROUP BY state"))
+        # Alerts a killed process left 'sending' are marked failed (never resent), but
+        # whether Telegram delivered them is unknown: they are counted apart.
+        unknown = int(
+            await self._one(
+                "SELECT count(*) FROM alerts WHERE state = 'failed' AND error = ?",
+                (INTERRUPTED,),
+            )
+        )
         return {
             "chats": chats.get(1, 0),
             "chats_inactive": chats.get(0, 0),
@@ -784,6 +795,7 @@ class AlertsStore(StoreBase):
             "alerts_queued": states.get("queued", 0),
             "alerts_sending": states.get("sending", 0),
             "alerts_sent": states.get("sent", 0),
-            "alerts_failed": states.get("failed", 0),
+            "alerts_failed": states.get("failed", 0) - unknown,
+            "alerts_unknown": unknown,
             "alerts_skipped": states.get("skipped", 0),
         }

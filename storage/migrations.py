@@ -200,6 +200,22 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX stories_url ON stories(url) WHERE url IS NOT NULL;
         """,
     ),
+    Migration(
+        "006_saved_searches",
+        """
+        -- Saved queries were numbered from 1, so a forged button showed another reader's
+        -- search: they are now named by a random token and belong to one chat.
+        DROP TABLE saved_queries;
+        CREATE TABLE saved_searches (
+            token TEXT PRIMARY KEY,                -- random, unguessable (secrets)
+            chat_id INTEGER NOT NULL,              -- the chat whose buttons may use it
+            user_id INTEGER,                       -- who searched
+            query TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX saved_searches_created ON saved_searches(created_at);
+        """,
+    ),
 )
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+import secrets
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from news.articles import Article, RelatedLink
@@ -24,6 +25,11 @@ from storage.models import AddResult, NotFoundError, SearchPage, Story, StoryHea
 from storage.related import RelatedStore
 
 log = logging.getLogger(__name__)
+
+# Saved searches: 12 random bytes (16 characters) fit a button's 64 bytes with room to
+# spare and cannot be guessed; a month is longer than anyone pages through old results.
+SAVED_SEARCH_TOKEN_BYTES = 12
+SAVED_SEARCH_DAYS = 30
 
 _HEAD_COLUMNS = "id, title, source, published, utc_offset, zone, category"
 _STORY_COLUMNS = (
@@ -496,20 +502,33 @@ class Store(AlertsStore, FeedsStore, RelatedStore):
                 ("\n".join(s.replace("\n", " ") for s in sentences), story_id),
             )
 
-    # -- saved queries (search paging) -----------------------------------------------
+    # -- saved searches (search paging) ---------------------------------------------
 
-    async def save_query(self, query: str) -> int:
-        """A short id for a query text, so buttons can page through its results."""
+    async def save_search(
+        self, query: str, *, chat_id: int, user_id: int | None, now: datetime
+    ) -> str:
+        """A random token naming `query` for the paging buttons of one chat; searches older
+        than SAVED_SEARCH_DAYS are forgotten on the way."""
+        token = secrets.token_urlsafe(SAVED_SEARCH_TOKEN_BYTES)
         async with self.transaction() as db:
             await db.execute(
-                "INSERT INTO saved_queries (query) VALUES (?) ON CONFLICT (query) DO NOTHING",
-                (query,),
+                "DELETE FROM saved_searches WHERE created_at < ?",
+                (iso(now - timedelta(days=SAVED_SEARCH_DAYS)),),
             )
-            return int(await self._one("SELECT id FROM saved_queries WHERE query = ?", (query,)))
+            await db.execute(
+                """INSERT INTO saved_searches (token, chat_id, user_id, query, created_at)
+                   VALUES (?, ?, ?, ?, ?)""",
+                (token, chat_id, user_id, query, iso(now)),
+            )
+        return token
 
-    async def saved_query(self, query_id: int) -> str:
-        """The query text saved under `query_id`; NotFoundError when unknown."""
-        text = await self._one("SELECT query FROM saved_queries WHERE id = ?", (query_id,))
+    async def saved_search(self, token: str, *, chat_id: int) -> str:
+        """The query saved under `token` by chat `chat_id`; NotFoundError when unknown,
+        forgotten or another chat's."""
+        text = await self._one(
+            "SELECT query FROM saved_searches WHERE token = ? AND chat_id = ?",
+            (token, chat_id),
+        )
         if text is None:
-            raise NotFoundError(f"no saved query {query_id}")
+            raise NotFoundError("no such saved search in this chat")
         return str(text)

@@ -91,7 +91,9 @@ async def test_claims_are_exclusive_in_arrival_order_one_per_chat(db_path: Path)
         assert stats["alerts_queued"] == 1
         # Claims a dead process left behind are failed after a while, never sent again.
         assert await one.fail_stale_sending(NOW + timedelta(minutes=10)) == 7
-        assert (await one.stats())["alerts_failed"] == 7
+        # Whether Telegram got them is unknown: counted apart from real failures.
+        after = await one.stats()
+        assert (after["alerts_unknown"], after["alerts_failed"]) == (7, 0)
     finally:
         await one.close()
         await two.close()

@@ -174,12 +174,23 @@ def test_parse_html(markup: str, text: str, entities: list[tuple[str, int, int]]
         ("<b>x", 'Can\'t find end tag corresponding to start tag "b"'),
         ("x</b>", "Unexpected end tag at byte offset 1"),
         ("<span>x</span>", 'Tag "span" must have class "tg-spoiler"'),
+        # A quote that ends an attribute early: injected attributes, unbalanced quotes.
+        ('<a href="https://x.example/"onclick="y">t</a>', 'Unsupported attribute "onclick"'),
+        ('<a href="https://x.example/"x">t</a>', 'Unsupported attribute "x"'),
+        ("<b class=x>t</b>", 'Unsupported attribute "class" in the tag "b"'),
+        ("<script>t</script>", 'Unsupported start tag "script"'),
     ],
 )
 def test_parse_html_rejects_bad_markup(markup: str, message: str) -> None:
     with pytest.raises(Exception, match="can't parse entities") as caught:
         parse_html(markup)
     assert message in str(caught.value)
+
+
+def test_parse_html_unescapes_quotes_inside_attributes() -> None:
+    plain, [entity] = parse_html('<a href="https://x.example/?q=&quot;a&#x27;">t</a>')
+    assert plain == "t"
+    assert entity["url"] == "https://x.example/?q=\"a'"
 
 
 async def test_other_methods(api: FakeBotAPI, bot: Bot) -> None:

@@ -170,12 +170,21 @@ async def test_titles_resolve_case_insensitively(store: Store) -> None:
     assert found == {"belarus: WHAT next": result.story_id}
 
 
-async def test_saved_queries_get_stable_ids(store: Store) -> None:
-    first = await store.save_query("belarus protests")
-    assert await store.save_query("belarus protests") == first
-    assert await store.saved_query(first) == "belarus protests"
+async def test_saved_searches_are_unguessable_and_belong_to_their_chat(store: Store) -> None:
+    now = datetime(2025, 3, 1, tzinfo=UTC)
+    first = await store.save_search("belarus protests", chat_id=5, user_id=5, now=now)
+    again = await store.save_search("belarus protests", chat_id=5, user_id=5, now=now)
+    assert first != again
+    assert len(first) >= 16
+    assert await store.saved_search(first, chat_id=5) == "belarus protests"
     with pytest.raises(NotFoundError):
-        await store.saved_query(first + 100)
+        await store.saved_search(first, chat_id=6)  # another chat's
+    with pytest.raises(NotFoundError):
+        await store.saved_search("1", chat_id=5)
+    # Searches older than a month are forgotten when new ones are saved.
+    await store.save_search("later", chat_id=5, user_id=5, now=now + timedelta(days=31))
+    with pytest.raises(NotFoundError):
+        await store.saved_search(first, chat_id=5)
 
 
 async def test_one_shared_link_never_merges_distinct_items(store: Store) -> None:

@@ -304,6 +304,15 @@ _HTML_ENTITY_TYPES = {
     "blockquote": "blockquote",
     "tg-emoji": "custom_emoji",
 }
+# The attributes each tag may carry; anything else is refused, so that a quote that ended
+# an attribute early (attribute injection) fails the test instead of passing silently.
+_ALLOWED_ATTRIBUTES: dict[str, frozenset[str]] = {
+    "a": frozenset({"href"}),
+    "span": frozenset({"class"}),
+    "tg-emoji": frozenset({"emoji-id"}),
+    "code": frozenset({"class"}),
+    "blockquote": frozenset({"expandable"}),
+}
 _NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 _CHAR_REF = re.compile(r"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z]{2,4});")
 _ATTRIBUTE = re.compile(r"""\s*([^\s=>/"']+)\s*(?:=\s*("[^"]*"|'[^']*'|[^\s>"']*))?""")
@@ -403,7 +412,12 @@ def parse_html(markup: str) -> tuple[str, list[JSON]]:
             value = attribute.group(2) or ""
             if value[:1] in ("'", '"'):
                 value = value[1:-1]
-            attributes[attribute.group(1).lower()] = _unescape(value)
+            name = attribute.group(1).lower()
+            if name not in _ALLOWED_ATTRIBUTES.get(tag, frozenset()):
+                raise fail(
+                    f'Unsupported attribute "{name}" in the tag "{tag}" at byte offset {at}'
+                )
+            attributes[name] = _unescape(value)
             cursor = attribute.end()
         if tag == "span" and attributes.get("class") != "tg-spoiler":
             raise fail(f'Tag "span" must have class "tg-spoiler" at byte offset {at}')
