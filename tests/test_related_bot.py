@@ -21,10 +21,20 @@ TOPICS = {
 }
 # Words of the target story alone: its twelve most distinctive terms, which are all the
 # FTS5 "more like this" query asks for, so that query finds no other story.
-OWN_WORDS = (
-    "zephyrine quillomar brastovic yendrath olvanic murtessa "
-    "kelbrine tossavar ulmquist parandel vosquith lerrantine"
-).split()
+OWN_WORDS = [
+    "zephyrine",
+    "quillomar",
+    "brastovic",
+    "yendrath",
+    "olvanic",
+    "murtessa",
+    "kelbrine",
+    "tossavar",
+    "ulmquist",
+    "parandel",
+    "vosquith",
+    "lerrantine",
+]
 
 
 def _body(rng: random.Random, topic: str, words: int = 40) -> str:
