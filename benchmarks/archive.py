@@ -92,7 +92,8 @@ def main() -> None:
     parser.add_argument("--shared", help="path of the shared/ folder")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    count = build_archive(shared_dir(args.shared) / "corpus", args.stories, args.out, seed=args.seed)
+    corpus = shared_dir(args.shared) / "corpus"
+    count = build_archive(corpus, args.stories, args.out, seed=args.seed)
     print(f"wrote {count:,} stories to {args.out}")
 
 

@@ -223,6 +223,7 @@ class RelatedImport:
         return job
 
     def _start_fit(self, archives: list[str]) -> None:
+        log.info("related-stories model: fitting beside the import")
         self._fit = asyncio.ensure_future(fit_in_child(self._store, archives))
 
     async def _use(self, model: RelatedModel, stored: StoredModel) -> None:
@@ -265,6 +266,7 @@ class RelatedImport:
         assert self._fit is not None
         fit, self._fit = self._fit, None
         await fit  # raises when the child failed
+        log.info("related-stories model: fitted; new stories are embedded as they arrive")
         self._fitted = True
         stored = await self._store.related_model()
         model = load_model(stored)
@@ -297,6 +299,7 @@ class RelatedImport:
         if self._model is None or self._fitted_at is None:
             return RelatedStatus(self._fitted, self.embedded, time.perf_counter() - self._started)
         backlog = stories - await store.count_vectors()
+        log.info("related-stories index: %d stories to embed after the import", backlog)
         if backlog >= POOL_BACKLOG:
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(WORKERS, mp_context=context) as pool:
