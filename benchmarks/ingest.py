@@ -20,10 +20,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,60 +29,18 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.archive import build_archive
-from benchmarks.common import ROOT, print_table, shared_dir, write_json
+from benchmarks.common import (
+    print_table,
+    run_measured,
+    shared_dir,
+    status_kb,
+    subprocess_env,
+    write_json,
+)
 from news.text import FTS_TOKENIZE
 from tests.fakes.botapi import FakeBotAPI
 
 BOT_TOKEN = "123456:BENCH-token"
-
-
-def _status_kb(pid: int, field: str) -> int:
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return 0
-
-
-def _tree(pid: int) -> list[int]:
-    """`pid` and its descendants."""
-    found = [pid]
-    for parent in found:
-        try:
-            for task in os.listdir(f"/proc/{parent}/task"):
-                with open(f"/proc/{parent}/task/{task}/children", encoding="ascii") as fh:
-                    found.extend(int(c) for c in fh.read().split())
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return found
-
-
-def run_measured(args: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any]:
-    """Run a command to its exit: wall seconds, peak RSS of its process tree (sum) and of
-    its main process, and its output."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        args, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    tree_peak = main_peak = 0
-    while process.poll() is None:
-        pids = _tree(process.pid)
-        tree_peak = max(tree_peak, sum(_status_kb(p, "VmRSS") for p in pids))
-        main_peak = max(main_peak, _status_kb(process.pid, "VmHWM"))
-        time.sleep(0.05)
-    seconds = time.perf_counter() - started
-    out, err = process.communicate()
-    if process.returncode != 0:
-        raise RuntimeError(f"{args} failed ({process.returncode}): {err[-2000:]}")
-    return {
-        "seconds": seconds,
-        "peak_rss_tree_mb": tree_peak / 1024,
-        "peak_rss_main_mb": main_peak / 1024,
-        "stdout": out,
-    }
 
 
 def bare_fts5_insert(archive: Path, db: Path) -> int:
@@ -110,17 +66,11 @@ def bare_fts5_insert(archive: Path, db: Path) -> int:
     return count
 
 
-def _env(db: Path, checkout: Path = ROOT, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSBOT_", "TELEGRAM_"))}
-    env.update({"NEWSBOT_DB": str(db), "PYTHONPATH": str(checkout), **extra})
-    return env
-
-
 def _floor(archive: Path, tmp: Path, n: int) -> dict[str, Any]:
     db = tmp / f"floor-{n}.db"
     result = run_measured(
         [sys.executable, "-m", "benchmarks.ingest", "--floor", str(archive), str(db)],
-        _env(db),
+        subprocess_env(db),
         tmp,
     )
     for path in tmp.glob(f"floor-{n}.db*"):
@@ -131,7 +81,7 @@ def _floor(archive: Path, tmp: Path, n: int) -> dict[str, Any]:
 async def bot_rss(db: Path, tmp: Path, story_ids: list[int]) -> dict[str, Any]:
     """RSS of `newsbot run` on `db` once it has answered /related for `story_ids`."""
     with FakeBotAPI() as api:
-        env = _env(db, TELEGRAM_BOT_TOKEN=BOT_TOKEN, TELEGRAM_API_BASE_URL=api.base_url)
+        env = subprocess_env(db, TELEGRAM_BOT_TOKEN=BOT_TOKEN, TELEGRAM_API_BASE_URL=api.base_url)
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -144,7 +94,7 @@ async def bot_rss(db: Path, tmp: Path, story_ids: list[int]) -> dict[str, Any]:
         )
         try:
             await api.wait_for_async("getUpdates", timeout=60)
-            rss_started = _status_kb(process.pid, "VmRSS") / 1024
+            rss_started = status_kb(process.pid, "VmRSS") / 1024
             first_s = 0.0
             first = time.perf_counter()
             for n, story_id in enumerate(story_ids, 1):
@@ -152,8 +102,8 @@ async def bot_rss(db: Path, tmp: Path, story_ids: list[int]) -> dict[str, Any]:
                 await api.wait_for_messages(n, chat_id=777, timeout=120)
                 if n == 1:
                     first_s = time.perf_counter() - first
-            rss = _status_kb(process.pid, "VmRSS") / 1024
-            hwm = _status_kb(process.pid, "VmHWM") / 1024
+            rss = status_kb(process.pid, "VmRSS") / 1024
+            hwm = status_kb(process.pid, "VmHWM") / 1024
             text = api.sent_messages(777)[-1].plain_text
         finally:
             process.send_signal(signal.SIGTERM)
@@ -175,7 +125,7 @@ def _other(archive: Path, tmp: Path, checkout: Path) -> dict[str, Any]:
     db = tmp / "other.db"
     result = run_measured(
         [sys.executable, "-m", "bot", "ingest", "--no-progress", str(archive)],
-        _env(db, checkout),
+        subprocess_env(db, checkout),
         tmp,
     )
     for path in tmp.glob("other.db*"):
@@ -196,7 +146,9 @@ def measure(archive: Path, tmp: Path, repeat: int, compare: Path | None = None) 
         for path in tmp.glob("bench.db*"):
             path.unlink()
         command = run_measured(
-            [sys.executable, "-m", "bot", "ingest", "--no-progress", str(archive)], _env(db), tmp
+            [sys.executable, "-m", "bot", "ingest", "--no-progress", str(archive)],
+            subprocess_env(db),
+            tmp,
         )
         after = _floor(archive, tmp, 2 * n + 1)
         floor_s = min(before["seconds"], after["seconds"])

@@ -205,7 +205,12 @@ class RelatedImport:
 
     @classmethod
     async def start(
-        cls, store: Store, archives: Sequence[tuple[str, int]], folder: Path
+        cls,
+        store: Store,
+        archives: Sequence[tuple[str, int]],
+        folder: Path,
+        *,
+        early_fit_records: int = EARLY_FIT_RECORDS,
     ) -> RelatedImport:
         """Ready the import of `archives` ((path, records) of its JSON Lines sources);
         `folder` holds the model file the workers read (the caller removes it)."""
@@ -214,7 +219,7 @@ class RelatedImport:
         stored = await store.related_model()
         model = load_model(stored)
         stories = await store.count_stories()
-        if records >= EARLY_FIT_RECORDS and needs_fit(model, stories + records):
+        if records >= early_fit_records and needs_fit(model, stories + records):
             # While the new model is fitted nothing is embedded: the outgoing model's
             # vectors are all deleted when the new one is stored.
             job._start_fit([path for path, _ in archives])
