@@ -13,6 +13,7 @@ near-duplicate checks, and to the related-stories index a story of its category.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 from collections import defaultdict
@@ -75,13 +76,17 @@ def build_archive(corpus: Path, target: int, out: Path, *, seed: int = 1) -> int
 
 
 def _title(rng: random.Random, pool: list[str], seen: set[str]) -> str:
-    """A headline-like title: the opening words of a sentence of the category, unique."""
-    while True:
-        words = rng.choice(pool).rstrip(".!?\"'").split()
-        title = " ".join(words[: rng.randint(5, 9)])
+    """A headline-like title: the opening words of a sentence of the category, or (once
+    those run out in a small category) of two, unique."""
+    for attempt in itertools.count():
+        words = rng.choice(pool).rstrip(".!?\"'").split()[: rng.randint(5, 9)]
+        if attempt >= 10:
+            words += rng.choice(pool).rstrip(".!?\"'").split()[: rng.randint(3, 5)]
+        title = " ".join(words)
         if len(title) >= 12 and title not in seen:
             seen.add(title)
             return title
+    raise AssertionError("unreachable")
 
 
 def main() -> None:

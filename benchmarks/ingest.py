@@ -208,6 +208,9 @@ def main() -> None:
     parser.add_argument(
         "--compare", type=Path, metavar="CHECKOUT", help="also time this checkout's command"
     )
+    parser.add_argument(
+        "--archive", type=Path, help="an archive made by benchmarks.archive (else made here)"
+    )
     parser.add_argument("--floor", nargs=2, metavar=("ARCHIVE", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor:
@@ -218,8 +221,9 @@ def main() -> None:
     corpus = shared_dir(args.shared) / "corpus"
     with tempfile.TemporaryDirectory(prefix="newsbot-bench-") as folder:
         tmp = Path(folder)
-        archive = tmp / "archive.jsonl"
-        build_archive(corpus, args.stories, archive)
+        archive = args.archive or tmp / "archive.jsonl"
+        if args.archive is None:
+            build_archive(corpus, args.stories, archive)
         result = measure(archive, tmp, args.repeat, args.compare)
     best, bot = result["best"], result["bot"]
     print(
