@@ -41,6 +41,7 @@ from news.related import (
     RelatedIndex,
     RelatedModel,
     pack_vector,
+    refit_due,
     story_text,
     unpack_vector,
 )
@@ -169,20 +170,26 @@ async def embed_missing(
 
 async def ensure_model(store: Store) -> RelatedStatus:
     """Fit the model when there is none or the archive has doubled since, then embed the
-    stories it has not seen. Cheap when everything is up to date."""
+    stories it has not seen. Cheap when everything is up to date: the model itself is
+    only read when there is something to embed (the bot runs this daily)."""
     started = time.perf_counter()
     stories = await store.count_stories()
     stored = await store.related_model()
-    model = load_model(stored)
     fitted = False
-    if needs_fit(model, stories):
+    if stories >= 2 and (
+        stored is None or not RelatedModel.readable(stored[0]) or refit_due(stored[1], stories)
+    ):
         await fit_in_child(store)
         stored = await store.related_model()
-        model = load_model(stored)
         fitted = True
-    if model is None or stored is None:
-        return RelatedStatus(False, 0, time.perf_counter() - started)
-    embedded = await embed_missing(store, model, stored[2])
+    if stored is None or stories - await store.count_vectors() <= 0:
+        return RelatedStatus(fitted, 0, time.perf_counter() - started)
+    model = load_model(stored)
+    if model is None:
+        return RelatedStatus(fitted, 0, time.perf_counter() - started)
+    fitted_at = stored[2]
+    del stored
+    embedded = await embed_missing(store, model, fitted_at)
     return RelatedStatus(fitted, embedded, time.perf_counter() - started)
 
 

@@ -128,6 +128,12 @@ def _counts(
     return buckets, counts
 
 
+def refit_due(fitted_on: int, stories_now: int) -> bool:
+    """Whether a model fitted on an archive of `fitted_on` stories is due for a refit at
+    `stories_now` (see `RelatedModel.should_refit`)."""
+    return stories_now >= max(2 * fitted_on, 2) and stories_now > fitted_on
+
+
 def _compact(
     counted: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int16]]:
@@ -255,7 +261,7 @@ class RelatedModel:
     def should_refit(self, stories_now: int) -> bool:
         """True once the archive has doubled since the fit (a refit then costs O(1) per
         story, amortised) or when the model was fitted on fewer than 2 stories."""
-        return stories_now >= max(2 * self.fitted_on, 2) and stories_now > self.fitted_on
+        return refit_due(self.fitted_on, stories_now)
 
     def to_bytes(self) -> bytes:
         """A self-contained serialisation (numpy .npz, no pickle)."""
@@ -269,6 +275,19 @@ class RelatedModel:
             components=self.components,
         )
         return buf.getvalue()
+
+    @staticmethod
+    def readable(data: bytes) -> bool:
+        """Whether `from_bytes` can read `data`, checked from its metadata alone (no
+        20 MB of components read just to ask)."""
+        if not data.startswith(b"PK"):
+            return False
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+                meta = json.loads(npz["meta"].tobytes().decode("utf-8"))
+        except (ValueError, KeyError, OSError):
+            return False
+        return bool(meta.get("format") == FORMAT)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> RelatedModel:
