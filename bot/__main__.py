@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sqlite3
 import sys
+import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -20,9 +21,9 @@ from bot.app import build_application, running
 from bot.config import ConfigError, Settings
 from bot.console import ConsoleChat, build_console_application
 from bot.feeds import interval_text, poll_due
-from bot.ingest import SourceReport, ingest
+from bot.ingest import SourceReport, ingest, jsonl_records
 from bot.logs import configure_logging, install_redaction
-from bot.related import ensure_model
+from bot.related import RelatedImport
 from bot.summaries import summarize_sources
 from news.fetch import Fetcher
 from news.opml import OpmlError, OpmlFeed, parse_opml, write_opml
@@ -244,18 +245,28 @@ async def ingest_command(settings: Settings, sources: Sequence[str], *, progress
     store = await Store.open(settings.db_path)
     printer = ReportPrinter()
     try:
-        reports = await ingest(
-            store,
-            sources,
-            progress=None if progress else False,
-            on_report=printer,
-            allow_private_hosts=settings.allow_private_hosts,
-        )
-        summary = printer.summary()
-        if summary is not None:
-            print(summary)
-        if any(r.new for r in reports):
-            status = await ensure_model(store)
+        # The related-stories index is kept up as the stories arrive: vectors made by the
+        # workers that prepare each batch, a model fitted beside the import when needed.
+        with tempfile.TemporaryDirectory(prefix="newsbot-") as folder:
+            archives = await asyncio.to_thread(jsonl_records, sources)
+            related = await RelatedImport.start(store, archives, Path(folder))
+            try:
+                reports = await ingest(
+                    store,
+                    sources,
+                    progress=None if progress else False,
+                    on_report=printer,
+                    allow_private_hosts=settings.allow_private_hosts,
+                    related=related,
+                )
+            except BaseException:
+                await related.abort()
+                raise
+            summary = printer.summary()
+            if summary is not None:
+                print(summary)
+            status = await related.finish()
+        if status.fitted or status.embedded:
             refit = "model fitted, " if status.fitted else ""
             print(
                 f"Related-stories index: {refit}{status.embedded} stories embedded "

@@ -11,11 +11,13 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
 from tqdm import tqdm
 
 from bot.feeds import Duplicates, articles_from_url, counts_text
+from bot.related import RelatedImport, embed_words_with_file
 from bot.workers import worker_pool
 from news.articles import Article, ParseError
 from news.feeds import FeedError, entry_to_article, parse_feed
@@ -29,6 +31,8 @@ from news.parse import (
     parse_text_article,
     sniff,
 )
+from news.related import FloatArray
+from news.text import words
 from news.urls import is_http_url
 from storage import AddResult, Prepared, Store
 
@@ -140,10 +144,12 @@ async def ingest(
     on_report: Callable[[SourceReport], None] | None = None,
     fetcher: Fetcher | None = None,
     allow_private_hosts: bool = False,
+    related: RelatedImport | None = None,
 ) -> list[SourceReport]:
     """Import every source; one report per file or URL. URLs are fetched with `fetcher`
     (one is made, and closed, when none is given; it refuses private addresses unless
-    `allow_private_hosts`)."""
+    `allow_private_hosts`); with `related`, JSON Lines stories are embedded for the
+    related-stories index as they are imported."""
     reports: list[SourceReport] = []
     own_fetcher: Fetcher | None = None
     items = await asyncio.to_thread(lambda: list(expand(sources)))
@@ -171,7 +177,7 @@ async def ingest(
                     report.note(source, articles)
                     report.count(await store.add_articles(articles))
                 else:
-                    await _ingest_file(store, Path(source), report, progress)
+                    await _ingest_file(store, Path(source), report, progress, related)
             except ParseError as error:
                 where = f"{source}:{error.line}" if error.line else source
                 report.fail(where, str(error))
@@ -196,12 +202,16 @@ async def ingest(
 
 
 async def _ingest_file(
-    store: Store, path: Path, report: SourceReport, progress: bool | None
+    store: Store,
+    path: Path,
+    report: SourceReport,
+    progress: bool | None,
+    related: RelatedImport | None = None,
 ) -> None:
     # File reads run in a thread: the bot's event loop must never wait on the disk.
     kind = await asyncio.to_thread(_sniff_file, path)
     if kind == "jsonl":
-        await _ingest_jsonl(store, path, report, progress)
+        await _ingest_jsonl(store, path, report, progress, related)
         return
     data = await asyncio.to_thread(path.read_bytes)
     uri = (await asyncio.to_thread(path.resolve)).as_uri()
@@ -253,20 +263,51 @@ PROCESS_BYTES = 4_000_000
 WORKERS = 2
 
 
+def jsonl_records(sources: Sequence[str]) -> list[tuple[str, int]]:
+    """The JSON Lines archives among `sources` (folders expanded), each with its number of
+    non-blank lines: what an import is about to store, before it starts."""
+    found: list[tuple[str, int]] = []
+    for source in expand(sources):
+        if isinstance(source, Skipped):
+            continue
+        path = Path(source)
+        if is_http_url(source) or not path.is_file():
+            continue
+        try:
+            if _sniff_file(path) != "jsonl":
+                continue
+            with path.open("rb") as handle:
+                count = sum(1 for line in handle if line.strip())
+        except (OSError, ParseError):
+            continue  # the import itself reports it
+        found.append((source, count))
+    return found
+
+
+Batch = tuple[list[Prepared], list[tuple[int, str]], FloatArray | None]
+
+
 def prepare_lines(
-    lines: list[str], first_line: int, with_doc: bool
-) -> tuple[list[Prepared], list[tuple[int, str]]]:
+    lines: list[str], first_line: int, with_doc: bool, model_path: str | None = None
+) -> Batch:
     """Parse JSON Lines (the first one is line `first_line` of its file) and prepare each
-    good record for storing; the bad ones as (line number, reason). Pure: runs in a thread
-    or a worker process."""
+    good record for storing; the bad ones as (line number, reason); with `model_path`,
+    each good record's related-stories vector too (one row per prepared record). Pure:
+    runs in a thread or a worker process."""
     prepared: list[Prepared] = []
     errors: list[tuple[int, str]] = []
+    docs: list[list[str]] = []
     for line_no, result in parse_jsonl(lines):
         if isinstance(result, ParseError):
             errors.append((first_line + line_no - 1, str(result)))
-        else:
-            prepared.append(Prepared.of(result, with_doc=with_doc))
-    return prepared, errors
+            continue
+        # Split once: the dedup keys and the vector are made from the same words.
+        title_words, body_words = words(result.title), words(result.text)
+        prepared.append(Prepared.of_words(result, title_words, body_words, with_doc=with_doc))
+        if model_path is not None:
+            docs.append(title_words + body_words)
+    vectors = embed_words_with_file(model_path, docs) if model_path is not None else None
+    return prepared, errors, vectors
 
 
 class _JsonlReader:
@@ -321,7 +362,11 @@ class _JsonlReader:
 
 
 async def _ingest_jsonl(
-    store: Store, path: Path, report: SourceReport, progress: bool | None
+    store: Store,
+    path: Path,
+    report: SourceReport,
+    progress: bool | None,
+    related: RelatedImport | None = None,
 ) -> None:
     reader = await asyncio.to_thread(_JsonlReader, path, progress)
     size = (await asyncio.to_thread(path.stat)).st_size
@@ -334,16 +379,20 @@ async def _ingest_jsonl(
 
     reading = asyncio.Lock()  # FIFO: batches are read in the order they were asked for
 
-    async def next_batch() -> tuple[list[Prepared], list[tuple[int, str]]]:
+    async def next_batch() -> tuple[Batch, datetime | None]:
         async with reading:
             lines, first = await asyncio.to_thread(reader.next_lines)
+        # The model the vectors are made with, read when the batch starts: a model that
+        # arrives meanwhile (an early fit) applies to the next batches.
+        model_path = related.model_path if related is not None else None
+        fitted_at = related.fitted_at if related is not None else None
         if not lines:
-            return [], []
+            return ([], [], None), None
         # A store that matches topics gets each story's Doc prepared here too.
-        job = (lines, first, store.matches_topics)
+        job = (lines, first, store.matches_topics, model_path)
         if pool is None:
-            return await asyncio.to_thread(prepare_lines, *job)
-        return await loop.run_in_executor(pool, prepare_lines, *job)
+            return await asyncio.to_thread(prepare_lines, *job), fitted_at
+        return await loop.run_in_executor(pool, prepare_lines, *job), fitted_at
 
     # Parse and prepare the next batches while SQLite stores this one (in file order: the
     # reader hands out batches in order and they are stored in the order started).
@@ -351,7 +400,7 @@ async def _ingest_jsonl(
     pending = [asyncio.ensure_future(next_batch()) for _ in range(ahead)]
     try:
         while True:
-            batch, errors = await pending.pop(0)
+            (batch, errors, vectors), fitted_at = await pending.pop(0)
             for line_no, reason in errors:
                 report.fail(f"{path}:{line_no}", reason)
             if not batch and not errors:
@@ -359,7 +408,10 @@ async def _ingest_jsonl(
             pending.append(asyncio.ensure_future(next_batch()))
             if batch:
                 report.note(str(path), (prepared.article for prepared in batch))
-                report.count(await store.add_articles(batch))
+                results = await store.add_articles(batch)
+                report.count(results)
+                if related is not None:
+                    await related.stored(results, vectors, fitted_at)
     finally:
         # Let the reader finish before its file closes (its error, if any, is already the
         # one being raised or is irrelevant now).

@@ -270,9 +270,7 @@ async def send_related(update: Update, context: NewsContext, story: Story) -> No
                 lines.append(f"• {esc(link.title)}")
         if lines:
             sections.append("<i>Also read (from the article)</i>\n" + "\n".join(lines))
-    similar = [
-        h for h in await store.more_like_this(story, RELATED_SIMILAR + 1) if h.id not in shown
-    ]
+    similar = [h for h in await similar_stories(context, story) if h.id not in shown]
     if similar:
         sections.append("<i>Similar stories</i>\n\n" + story_list(similar[:RELATED_SIMILAR]))
     if len(sections) == 1:

@@ -27,10 +27,10 @@ from news.text import words
 
 log = logging.getLogger(__name__)
 
-FORMAT = "newsbot-lsa/1"
+FORMAT = "newsbot-lsa/2"
 HASH_BITS = 20
 MAX_FEATURES = 50_000
-MAX_FIT_STORIES = 20_000
+MAX_FIT_STORIES = 10_000
 # Cosine above which two stories are the same story (calibrated on bbc_duplicates.tsv;
 # see benchmarks/quality.py): such a story is never shown as related to its twin.
 DUPLICATE_COSINE = 0.9985
@@ -76,24 +76,73 @@ def story_text(title: str, paragraphs: Iterable[str]) -> str:
     return "\n\n".join([title, *paragraphs])
 
 
+def kept_words(folded: Iterable[str]) -> list[str]:
+    """The words that count (one-letter words and stop words dropped), in order."""
+    return [w for w in folded if len(w) > 1 and w not in STOP_WORDS]
+
+
 def features(text: str) -> list[str]:
-    """Words (folded, stop words and one-letter words dropped) and adjacent word pairs."""
-    kept = [w for w in words(text) if len(w) > 1 and w not in STOP_WORDS]
-    pairs = [f"{a} {b}" for a, b in itertools.pairwise(kept)]
-    return kept + pairs
+    """Words (folded, stop words and one-letter words dropped) and adjacent word pairs:
+    what `feature_buckets` hashes (kept readable for tests and for debugging)."""
+    kept = kept_words(words(text))
+    return kept + [f"{a} {b}" for a, b in itertools.pairwise(kept)]
+
+
+_U32 = np.uint64(0xFFFFFFFF)
+_PAIR_A, _PAIR_B, _PAIR_C = np.uint64(0x9E3779B1), np.uint64(0x85EBCA77), np.uint64(0x27D4EB2F)
+
+
+def feature_buckets(
+    folded: Sequence[str], bits: int = HASH_BITS, cache: dict[str, int] | None = None
+) -> npt.NDArray[np.int64]:
+    """Hash buckets of a story's features, one per token: CRC-32 of each kept word (stable
+    across processes), and for each adjacent pair a multiply-mix of its two words' hashes
+    (numpy, no string per pair). `folded` is `news.text.words` of the story's text; `cache`
+    (word -> CRC-32) may be shared across the stories of a batch, which repeat most words."""
+    kept = kept_words(folded)
+    if cache is None:
+        cache = {}
+    crc = zlib.crc32
+    hashes = np.fromiter(
+        (cache[w] if w in cache else cache.setdefault(w, crc(w.encode("utf-8"))) for w in kept),
+        dtype=np.uint64,
+        count=len(kept),
+    )
+    mask = np.uint64((1 << bits) - 1)
+    pairs = (hashes[:-1] * _PAIR_A + hashes[1:] * _PAIR_B + _PAIR_C) & _U32
+    pairs ^= pairs >> np.uint64(15)
+    pairs = (pairs * _PAIR_B) & _U32
+    pairs ^= pairs >> np.uint64(13)
+    return np.concatenate([hashes & mask, pairs & mask]).astype(np.int64)
 
 
 def hashed_features(text: str, bits: int = HASH_BITS) -> npt.NDArray[np.int64]:
-    """Feature hash buckets of `text` (CRC-32, stable across processes), one per token."""
-    mask = (1 << bits) - 1
-    return np.fromiter(
-        (zlib.crc32(f.encode("utf-8")) & mask for f in features(text)), dtype=np.int64
-    )
+    """Feature hash buckets of `text`, one per token (see `feature_buckets`)."""
+    return feature_buckets(words(text), bits)
 
 
-def _counts(text: str, bits: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    buckets, counts = np.unique(hashed_features(text, bits), return_counts=True)
+def _counts(
+    folded: Sequence[str], bits: int, cache: dict[str, int] | None = None
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    buckets, counts = np.unique(feature_buckets(folded, bits, cache), return_counts=True)
     return buckets, counts
+
+
+def refit_due(fitted_on: int, stories_now: int) -> bool:
+    """Whether a model fitted on an archive of `fitted_on` stories is due for a refit at
+    `stories_now` (see `RelatedModel.should_refit`)."""
+    return stories_now >= max(2 * fitted_on, 2) and stories_now > fitted_on
+
+
+def _compact(
+    counted: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int16]]:
+    buckets, counts = counted
+    return buckets.astype(np.int32), np.minimum(counts, 32_767).astype(np.int16)
+
+
+# Stories projected together in `embed_words`: bounds the (features x dims) scratch matrix.
+_EMBED_CHUNK = 64
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -102,14 +151,21 @@ class RelatedModel:
 
     columns: npt.NDArray[np.int64]  # sorted hash buckets kept as features
     idf: FloatArray  # one weight per column
-    components: FloatArray  # (dims, columns)
+    # (columns, dims): the SVD components as one contiguous row per feature, so that a
+    # story gathers a few hundred rows of `dims` floats instead of strided columns.
+    rows: FloatArray
     fitted_on: int  # stories in the archive when the model was fitted
     bits: int = HASH_BITS
 
     @property
     def dims(self) -> int:
         """Length of the vectors `embed` returns."""
-        return int(self.components.shape[0])
+        return int(self.rows.shape[1])
+
+    @property
+    def components(self) -> FloatArray:
+        """The SVD components, (dims, columns) as scikit-learn gives them (a view)."""
+        return self.rows.T
 
     @classmethod
     def fit(
@@ -120,20 +176,25 @@ class RelatedModel:
         max_features: int = MAX_FEATURES,
         max_stories: int = MAX_FIT_STORIES,
         seed: int = 0,
+        fitted_on: int | None = None,
     ) -> RelatedModel:
-        """Fit on an archive's texts (a random sample of `max_stories` when larger)."""
+        """Fit on an archive's texts (a random sample of `max_stories` when larger);
+        `fitted_on` is the archive's size when `texts` are only a sample of it."""
         from sklearn.decomposition import TruncatedSVD
 
-        n_archive = len(texts)
-        if n_archive > max_stories:
-            pick = np.random.default_rng(seed).choice(n_archive, max_stories, replace=False)
+        n_archive = len(texts) if fitted_on is None else fitted_on
+        if len(texts) > max_stories:
+            pick = np.random.default_rng(seed).choice(len(texts), max_stories, replace=False)
             texts = [texts[i] for i in sorted(pick)]
         n = len(texts)
-        # Document frequency per hash bucket, story by story: memory stays at 4 MB however
-        # many stories there are (a second pass below builds the matrix).
-        df_all = np.zeros(1 << HASH_BITS, dtype=np.int32)
-        for text in texts:
-            df_all[np.unique(hashed_features(text))] += 1
+        cache: dict[str, int] = {}
+        # Each story's features are counted once (int32 buckets, int16 counts: about 6 bytes
+        # a feature, 40 MB for 10,000 stories) for the document frequencies and the matrix.
+        counted = [_compact(_counts(words(text), HASH_BITS, cache)) for text in texts]
+        df_all = np.bincount(
+            np.concatenate([b for b, _ in counted]) if counted else np.zeros(0, np.int32),
+            minlength=1 << HASH_BITS,
+        )
         # Words seen once say nothing about similarity; words in most stories neither.
         min_df, max_df = (2, 0.5 * n) if n >= 20 else (1, float(n))
         uniq = np.flatnonzero((df_all >= min_df) & (df_all <= max_df))
@@ -148,43 +209,59 @@ class RelatedModel:
         if k < 1:
             components = np.zeros((1, len(uniq)), dtype=np.float32)
         else:
-            x = _tfidf_matrix((_counts(t, HASH_BITS) for t in texts), uniq, idf)
+            x = _tfidf_matrix(counted, uniq, idf)
             svd = TruncatedSVD(k, algorithm="randomized", n_iter=7, random_state=seed)
             svd.fit(x)
             components = svd.components_.astype(np.float32)
         log.info("related model: %d stories, %d features, %d dims", n, len(uniq), k)
-        return cls(uniq.astype(np.int64), idf, components, n_archive)
+        return cls(uniq.astype(np.int64), idf, np.ascontiguousarray(components.T), n_archive)
 
     def embed(self, texts: Sequence[str]) -> FloatArray:
         """L2-normalised float32 vectors, one row per text (zeros for a text with no known
         words)."""
-        out = np.zeros((len(texts), self.dims), dtype=np.float32)
-        for row, text in enumerate(texts):
-            cols, weights = self._weights(text)
-            if len(cols):
-                vec = self.components[:, cols] @ weights
-                norm = float(np.linalg.norm(vec))
-                if norm > 0:
-                    out[row] = vec / norm
-        return out
+        return self.embed_words([words(text) for text in texts])
 
-    def _weights(self, text: str) -> tuple[npt.NDArray[np.intp], FloatArray]:
-        buckets, counts = _counts(text, self.bits)
-        if not len(self.columns):
-            return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32)
+    def embed_words(self, docs: Sequence[Sequence[str]]) -> FloatArray:
+        """`embed` for texts already split by `news.text.words` (an importer has split them
+        for its dedup keys): one row per story, the batch projected in a few matrix
+        products instead of one per story."""
+        out = np.zeros((len(docs), self.dims), dtype=np.float32)
+        if not len(self.columns) or not docs:
+            return out
+        cache: dict[str, int] = {}
+        per_doc = [feature_buckets(doc, self.bits, cache) for doc in docs]
+        lengths = np.fromiter((len(b) for b in per_doc), dtype=np.int64, count=len(docs))
+        # One sort for the whole batch: (story, bucket) keys give each story's counts.
+        keys = np.repeat(np.arange(len(docs), dtype=np.int64), lengths) << np.int64(self.bits)
+        keys |= np.concatenate(per_doc) if per_doc else np.zeros(0, dtype=np.int64)
+        keys, counts = np.unique(keys, return_counts=True)
+        doc = keys >> np.int64(self.bits)
+        buckets = keys & np.int64((1 << self.bits) - 1)
         pos = np.minimum(np.searchsorted(self.columns, buckets), len(self.columns) - 1)
         known = self.columns[pos] == buckets
-        cols = pos[known]
+        doc, cols = doc[known], pos[known]
         weights = ((1.0 + np.log(counts[known])) * self.idf[cols]).astype(np.float32)
-        norm = float(np.linalg.norm(weights))
-        if norm > 0:
-            weights /= norm
-        return cols, weights
+        norms = np.sqrt(np.bincount(doc, weights * weights, minlength=len(docs)))
+        weights /= norms[doc].astype(np.float32)
+        chunks = np.append(np.arange(0, len(docs), _EMBED_CHUNK), len(docs))
+        bounds = [int(b) for b in np.searchsorted(doc, chunks).tolist()]
+        rows_t = self.rows
+        for lo, hi in itertools.pairwise(bounds):
+            if lo == hi:
+                continue
+            part = rows_t[cols[lo:hi]] * weights[lo:hi, None]
+            d = doc[lo:hi]
+            first = np.flatnonzero(np.r_[True, d[1:] != d[:-1]])
+            out[d[first]] = np.add.reduceat(part, first, axis=0)
+        norms_out = np.linalg.norm(out, axis=1)
+        nonzero = norms_out > 0
+        out[nonzero] /= norms_out[nonzero, None]
+        return out
 
     def should_refit(self, stories_now: int) -> bool:
         """True once the archive has doubled since the fit (a refit then costs O(1) per
         story, amortised) or when the model was fitted on fewer than 2 stories."""
-        return stories_now >= max(2 * self.fitted_on, 2) and stories_now > self.fitted_on
+        return refit_due(self.fitted_on, stories_now)
 
     def to_bytes(self) -> bytes:
         """A self-contained serialisation (numpy .npz, no pickle)."""
@@ -199,9 +276,23 @@ class RelatedModel:
         )
         return buf.getvalue()
 
+    @staticmethod
+    def readable(data: bytes) -> bool:
+        """Whether `from_bytes` can read `data`, checked from its metadata alone (no
+        20 MB of components read just to ask)."""
+        if not data.startswith(b"PK"):
+            return False
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+                meta = json.loads(npz["meta"].tobytes().decode("utf-8"))
+        except (ValueError, KeyError, OSError):
+            return False
+        return bool(meta.get("format") == FORMAT)
+
     @classmethod
     def from_bytes(cls, data: bytes) -> RelatedModel:
-        """Read a model written by `to_bytes` (ValueError for anything else)."""
+        """Read a model written by `to_bytes` (ValueError for anything else, a model of an
+        older format included: its hashing differs, so it must be refitted)."""
         if not data.startswith(b"PK"):
             raise ValueError(f"not a {FORMAT} model")
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
@@ -209,16 +300,18 @@ class RelatedModel:
             if meta.get("format") != FORMAT:
                 raise ValueError(f"not a {FORMAT} model: {meta.get('format')!r}")
             return cls(
-                columns=npz["columns"].astype(np.int64),
-                idf=npz["idf"].astype(np.float32),
-                components=npz["components"].astype(np.float32),
+                # copy=False: the arrays read are ours already; a second 20 MB copy of the
+                # components would stay in the bot's heap.
+                columns=npz["columns"].astype(np.int64, copy=False),
+                idf=npz["idf"].astype(np.float32, copy=False),
+                rows=np.ascontiguousarray(npz["components"].astype(np.float32, copy=False).T),
                 fitted_on=int(meta["fitted_on"]),
                 bits=int(meta["bits"]),
             )
 
 
 def _tfidf_matrix(
-    docs: Iterable[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]],
+    docs: Iterable[tuple[npt.NDArray[np.int32], npt.NDArray[np.int16]]],
     columns: npt.NDArray[np.int64],
     idf: FloatArray,
 ) -> Any:

@@ -49,28 +49,62 @@ class RelatedStore(StoreBase):
         )
         return [(int(i), str(t), str(b)) for i, t, b in rows]
 
-    async def stories_without_vectors(self, limit: int = 1000) -> list[tuple[int, str, str]]:
-        """(id, title, body) of stories the current model has not embedded yet."""
+    async def set_related_fitted_on(self, fitted_on: int) -> None:
+        """Record the archive size the stored model stands for (an import that fitted it
+        early, on a sample of its stories, sets the size it ended with)."""
+        async with self.transaction() as db:
+            await db.execute("UPDATE related_model SET fitted_on = ?", (fitted_on,))
+
+    async def forget_related_model(self) -> None:
+        """Drop the model and every vector (similar stories fall back to FTS5 until the
+        next fit)."""
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM story_vectors")
+            await db.execute("DELETE FROM related_model")
+
+    async def stories_without_vectors(
+        self, limit: int = 1000, *, after_id: int = 0
+    ) -> list[tuple[int, str, str]]:
+        """(id, title, body) of stories above `after_id` the current model has not embedded
+        yet, in id order."""
         rows = await self._all(
-            "SELECT id, title, body FROM stories WHERE id NOT IN "
-            "(SELECT story_id FROM story_vectors) ORDER BY id LIMIT ?",
-            (limit,),
+            "SELECT s.id, s.title, s.body FROM stories s "
+            "LEFT JOIN story_vectors v ON v.story_id = s.id "
+            "WHERE s.id > ? AND v.story_id IS NULL ORDER BY s.id LIMIT ?",
+            (after_id, limit),
         )
         return [(int(i), str(t), str(b)) for i, t, b in rows]
 
-    async def save_vectors(self, vectors: Sequence[tuple[int, bytes]]) -> None:
-        """Store story vectors (id, float32 bytes) of the current model."""
+    async def save_vectors(
+        self, vectors: Sequence[tuple[int, bytes]], *, fitted_at: datetime
+    ) -> int:
+        """Store story vectors (id, float32 bytes) made by the model fitted at `fitted_at`;
+        none when another model has replaced it since (its vectors would not compare).
+        Returns how many were stored."""
+        stamp = fitted_at.isoformat(timespec="microseconds")
         async with self.transaction() as db:
+            async with db.execute("SELECT fitted_at FROM related_model") as cursor:
+                current = await cursor.fetchone()
+            if current is None or current[0] != stamp:
+                return 0
             await db.executemany(
                 "INSERT INTO story_vectors (story_id, vector) VALUES (?, ?) "
                 "ON CONFLICT (story_id) DO UPDATE SET vector = excluded.vector",
                 vectors,
             )
+        return len(vectors)
 
-    async def vectors(self, *, after_id: int = 0) -> list[tuple[int, bytes]]:
-        """Story vectors with ids above `after_id`, in id order."""
+    async def count_vectors(self) -> int:
+        """How many stories the current model has embedded."""
+        return int(await self._one("SELECT count(*) FROM story_vectors"))
+
+    async def vectors(
+        self, *, after_id: int = 0, limit: int | None = None
+    ) -> list[tuple[int, bytes]]:
+        """Story vectors with ids above `after_id`, in id order (at most `limit`)."""
         rows = await self._all(
-            "SELECT story_id, vector FROM story_vectors WHERE story_id > ? ORDER BY story_id",
-            (after_id,),
+            "SELECT story_id, vector FROM story_vectors WHERE story_id > ? ORDER BY story_id "
+            "LIMIT ?",
+            (after_id, -1 if limit is None else limit),
         )
         return [(int(i), bytes(v)) for i, v in rows]

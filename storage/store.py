@@ -112,11 +112,22 @@ class Prepared:
     @classmethod
     def of(cls, article: Article, *, with_doc: bool = False) -> Prepared:
         """Compute what storing `article` needs (CPU only: callable from any thread)."""
-        body = article.text
-        title_words, body_words = words(article.title), words(body)
+        return cls.of_words(article, words(article.title), words(article.text), with_doc=with_doc)
+
+    @classmethod
+    def of_words(
+        cls,
+        article: Article,
+        title_words: list[str],
+        body_words: list[str],
+        *,
+        with_doc: bool = False,
+    ) -> Prepared:
+        """`of` for an article whose title and text `news.text.words` has split already
+        (the importer splits them once for this and for the related-stories vectors)."""
         return cls(
             article,
-            body,
+            article.text,
             hash_words(title_words, body_words),
             signature_of_words(title_words, body_words),
             Doc.from_article(article) if with_doc else None,

@@ -153,7 +153,7 @@ def test_model_round_trips_through_bytes(
     assert again.dims == model.dims
     assert again.fitted_on == model.fitted_on
     assert np.array_equal(again.embed(texts), model.embed(texts))
-    with pytest.raises(ValueError, match="not a newsbot-lsa/1 model"):
+    with pytest.raises(ValueError, match="not a newsbot-lsa/2 model"):
         RelatedModel.from_bytes(b"not a model")
 
 
