@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -187,6 +188,8 @@ async def ingest(
                 report.fail(source, error.reason)
             except OSError as error:
                 report.fail(source, error.strerror or str(error))
+            except sqlite3.Error:
+                raise  # the database itself failed (full, read-only): no source can go on
             except Exception as error:
                 # A bug met by one source is reported as its failure; the others still go in.
                 log.exception("importing %s failed", source)
