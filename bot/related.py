@@ -467,6 +467,11 @@ async def _fit(path: str, archives: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
+    # Started by `newsbot ingest` or the bot: a kill -9 of that process must not leave the
+    # fit running on (and holding the database) as an orphan.
+    from bot.workers import die_with_parent
+
+    die_with_parent(os.getppid())
     logging.basicConfig(level=logging.WARNING)
     parser = argparse.ArgumentParser(prog="python -m bot.related", description=__doc__)
     parser.add_argument("db")
